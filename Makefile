@@ -1,0 +1,33 @@
+# Two commands a newcomer needs: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: run test lint format bench clean-data
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)  ## the whole stack on embedded Postgres/Redis (or DATABASE_URL/REDIS_URL)
+	$(BIN)/python scripts/stack.py run
+
+test: $(STAMP)  ## the whole suite against real Postgres, Redis and Celery workers
+	$(BIN)/python scripts/stack.py test $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)  ## benchmarks: figures and ratios against baselines measured in the same run
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean-data:  ## forget the embedded databases and development keys
+	rm -rf .data

@@ -1,0 +1,88 @@
+"""Estacionate: the application factory.
+
+``create_app`` is the only place that wires extensions, blueprints, Celery and CLI commands.
+Everything else reaches them through ``current_app`` accessors.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask_openapi3 import Info, OpenAPI
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> OpenAPI:
+    settings = settings or Settings.from_env()
+
+    from app import api, cli, models, runtime  # noqa: F401  (models registers every table)
+    from app.api import edge
+    from app.api.errors import validation_problem
+    from app.api.schemas import ProblemDocument
+    from app.events import RedisEventBus
+    from app.extensions import db, migrate
+    from app.jobs.broker import celery_init_app
+    from app.observability import metrics
+    from app.security import crypto
+    from app.security.blind_index import BlindIndexer
+    from app.security.keyring import Keyring
+    from app.security.passwords import EXTENSION_KEY as PASSWORDS_KEY
+    from app.security.passwords import Passwords
+    from app.security.sessions import EXTENSION_KEY as SESSIONS_KEY
+    from app.security.sessions import SessionStore
+    from app.security.tokens import EXTENSION_KEY as TOKENS_KEY
+    from app.security.tokens import TokenCodec
+
+    app = OpenAPI(
+        __name__,
+        info=Info(title="Estacionate API", version="1.0.0"),
+        security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        doc_ui=False,
+        validation_error_status=422,
+        validation_error_model=ProblemDocument,
+        validation_error_callback=validation_problem,
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20},
+        JSON_SORT_KEYS=False,
+        TESTING=settings.env == "test",
+    )
+    if settings.proxy_fix_hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.proxy_fix_hops, x_proto=settings.proxy_fix_hops
+        )
+
+    runtime.init_app(app, settings)
+    crypto.init_app(
+        app,
+        crypto.Crypto(Keyring.from_spec(settings.encryption_keys), BlindIndexer(settings.blind_index_key_bytes())),
+    )
+    app.extensions[PASSWORDS_KEY] = Passwords(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
+    app.extensions[TOKENS_KEY] = TokenCodec(settings.secret_key, settings.jwt_issuer, settings.jwt_audience)
+    app.extensions[SESSIONS_KEY] = SessionStore(
+        app.extensions[runtime.REDIS_KEY],
+        settings.session_idle_seconds,
+        settings.session_absolute_seconds,
+    )
+    app.extensions["estacionate.events"] = RedisEventBus(app.extensions[runtime.REDIS_KEY])
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=False)
+    celery_init_app(app, settings)
+
+    edge.init_app(app)
+    metrics.init_app(app)
+    api.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _migrations_dir() -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")

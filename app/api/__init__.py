@@ -1,0 +1,17 @@
+"""HTTP API: one blueprint module per resource; each endpoint validates, authorizes, then calls a
+service or submits a job."""
+
+from __future__ import annotations
+
+from flask_openapi3 import OpenAPI
+
+from app.api import auth, errors, jobs, me, ops, system
+
+RESOURCE_BLUEPRINTS = (auth.bp, me.bp, jobs.bp, system.bp)
+
+
+def init_app(app: OpenAPI) -> None:
+    errors.init_app(app)
+    ops.init_app(app)
+    for blueprint in RESOURCE_BLUEPRINTS:
+        app.register_api(blueprint)

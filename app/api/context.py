@@ -1,0 +1,56 @@
+"""Who is calling: the bearer-token guard every authenticated endpoint uses, and the audit actor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import g, request
+
+from app.problems import Problem
+from app.security.rbac import Principal
+from app.services import audit
+from app.services.auth import authenticate
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+BEARER_SECURITY = [{"bearerAuth": []}]
+
+
+def bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem("unauthenticated", "Send 'Authorization: Bearer <access_token>'.")
+    return token.strip()
+
+
+def login_required(view: F) -> F:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g.principal = authenticate(bearer_token())
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def current_principal() -> Principal:
+    principal = g.get("principal")
+    if principal is None:
+        raise Problem("unauthenticated")
+    return principal
+
+
+def client_ip() -> str | None:
+    return request.remote_addr
+
+
+def request_actor() -> audit.Actor:
+    principal = g.get("principal")
+    return audit.Actor(
+        "human",
+        principal.user_id if principal else None,
+        client_ip(),
+        request.headers.get("User-Agent"),
+    )

@@ -1,0 +1,90 @@
+"""The HTTP edge, applied to every request and every response (errors included).
+
+Before: trace id; size limit (413); JSON-only bodies (415) that parse (400).
+After: ``X-Request-ID``, ``Cache-Control: no-store``, one JSON access-log line.
+Security headers come from flask-talisman, configured here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+
+from app.extensions import talisman
+from app.observability import trace
+from app.problems import Problem
+
+log = logging.getLogger("app.access")
+
+API_CSP = {"default-src": "'none'", "frame-ancestors": "'none'"}
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _start() -> None:
+    g.trace_token = trace.set_current(trace.from_headers(request.headers))
+    g.started = time.perf_counter()
+    limit = request.max_content_length
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        raise Problem("payload-too-large", "The request body is larger than the 1 MiB limit.")
+    if request.method in BODY_METHODS and _has_body():
+        if not request.is_json:
+            raise Problem("unsupported-media-type", "Send the body as application/json.")
+        try:
+            request.get_json()
+        except RequestEntityTooLarge as exc:
+            raise Problem("payload-too-large", "The request body is larger than the 1 MiB limit.") from exc
+        except BadRequest as exc:
+            raise Problem("malformed-request", "The request body is not valid JSON.") from exc
+
+
+def _has_body() -> bool:
+    if request.content_length:
+        return True
+    return "chunked" in (request.headers.get("Transfer-Encoding") or "").lower()
+
+
+def _finish(response: Response) -> Response:
+    trace_id = trace.current()
+    if trace_id:
+        response.headers["X-Request-ID"] = trace_id
+    response.headers.setdefault("Cache-Control", "no-store")
+    started = g.pop("started", None)
+    log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "http_status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+        },
+    )
+    return response
+
+
+def _teardown(_exc: BaseException | None) -> None:
+    token = g.pop("trace_token", None)
+    if token is not None:
+        trace.reset(token)
+
+
+def init_app(app: Flask, *, force_https: bool = False) -> None:
+    # Registered before every other hook so the trace id exists for all of them.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
+    talisman.init_app(
+        app,
+        force_https=force_https,
+        frame_options="DENY",
+        content_security_policy=API_CSP,
+        content_security_policy_nonce_in=None,
+        referrer_policy="no-referrer",
+        strict_transport_security=True,
+        strict_transport_security_max_age=31536000,
+        session_cookie_secure=True,
+        x_content_type_options=True,
+        permissions_policy={},
+    )
+    app.after_request(_finish)
+    app.teardown_request(_teardown)

@@ -1,0 +1,81 @@
+"""Every error leaves as ``application/problem+json``: typed problems, HTTP errors, validation
+errors and unexpected exceptions alike. A 500 never carries internals, only the trace id."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Flask, Response
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from app.observability import trace
+from app.problems import Problem, pointer
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+_HTTP_SLUGS = {
+    400: "malformed-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "rate-limited",
+    503: "service-unavailable",
+}
+_HTTP_DETAILS = {
+    404: "No such resource.",
+    405: "This method is not allowed on this resource.",
+    413: "The request body is larger than the 1 MiB limit.",
+    415: "Send the body as application/json.",
+    400: "The request could not be parsed.",
+}
+
+
+def problem_response(problem: Problem) -> Response:
+    response = Response(
+        json.dumps(problem.to_dict(trace.current()), ensure_ascii=False),
+        status=problem.status,
+        mimetype=PROBLEM_MIMETYPE,
+    )
+    for name, value in problem.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def validation_problem(exc: ValidationError) -> Response:
+    """flask-openapi3's validation callback: pydantic errors as a 422 with JSON pointers."""
+    errors = [{"pointer": pointer(err["loc"]), "detail": err["msg"]} for err in exc.errors(include_url=False)]
+    return problem_response(Problem("validation-error", "The request is not valid.", errors=errors))
+
+
+def _http_error(exc: HTTPException) -> Response:
+    if exc.response is not None:  # already a finished response (e.g. from a validation callback)
+        return exc.response
+    status = exc.code or 500
+    slug = _HTTP_SLUGS.get(status, "internal-error" if status >= 500 else "malformed-request")
+    problem = Problem(slug, _HTTP_DETAILS.get(status), status=status)
+    response = problem_response(problem)
+    if status == 405 and getattr(exc, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return response
+
+
+def _unexpected(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    log.exception("unhandled error")
+    return problem_response(Problem("internal-error", "Something went wrong on our side; quote the trace id."))
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(Problem, problem_response)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

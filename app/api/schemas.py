@@ -1,0 +1,75 @@
+"""Pydantic models shared by several resources; the OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+
+class StrictModel(BaseModel):
+    """Request bodies refuse unknown fields, so a typo is a 422 and not a silently ignored option."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProblemError(BaseModel):
+    pointer: str
+    detail: str
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457 problem document (``application/problem+json``)."""
+
+    type: str = Field(examples=["/problems/validation-error"])
+    title: str
+    status: int
+    detail: str
+    trace_id: str | None = None
+    errors: list[ProblemError] | None = None
+
+
+class JobProgress(BaseModel):
+    done: int
+    total: int
+
+
+class JobDocument(BaseModel):
+    id: str
+    type: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    progress: JobProgress | None
+    result: dict[str, Any] | None
+    error: ProblemDocument | None
+    attempts: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: Literal["queued"]
+    status_url: str
+
+
+class JobPage(BaseModel):
+    items: list[JobDocument]
+    next_cursor: str | None
+
+
+class CallbackField(StrictModel):
+    """Mixed into every job-creating request body."""
+
+    callback_url: AnyHttpUrl | None = Field(
+        default=None, description="POSTed the final job document, signed per Standard Webhooks."
+    )
+
+
+PROBLEM_RESPONSES: dict[int, type[BaseModel]] = {
+    400: ProblemDocument,
+    401: ProblemDocument,
+    413: ProblemDocument,
+    415: ProblemDocument,
+    422: ProblemDocument,
+}

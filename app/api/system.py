@@ -1,0 +1,36 @@
+"""``/v1/system/ping``: a no-op job for tests and benchmarks."""
+
+from __future__ import annotations
+
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import Field
+
+from app.api.callbacks import validated_callback_url
+from app.api.context import BEARER_SECURITY, login_required, request_actor
+from app.api.idempotency import current_claim, idempotent
+from app.api.schemas import PROBLEM_RESPONSES, CallbackField, JobAccepted, ProblemDocument
+from app.jobs import submit
+
+bp = APIBlueprint(
+    "system", __name__, url_prefix="/v1/system", abp_tags=[Tag(name="system")], abp_security=BEARER_SECURITY
+)
+
+
+class PingRequest(CallbackField):
+    sleep_ms: int = Field(default=0, ge=0, le=5000, description="How long the job sleeps.")
+    fail: bool = Field(default=False, description="End the job failed instead of succeeded.")
+
+
+@bp.post("/ping", responses={202: JobAccepted, 409: ProblemDocument, **PROBLEM_RESPONSES})
+@login_required
+@idempotent
+def ping(body: PingRequest) -> tuple[dict[str, object], int, dict[str, str]]:
+    """Submit a ``system.ping`` job; its result is ``{"pong": true}``."""
+    document = submit(
+        "system.ping",
+        {"sleep_ms": body.sleep_ms, "fail": body.fail},
+        request_actor(),
+        callback_url=validated_callback_url(body.callback_url),
+        idempotency_claim=current_claim(),
+    )
+    return document, 202, {"Location": document["status_url"]}

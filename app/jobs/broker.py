@@ -1,0 +1,97 @@
+"""Celery, bound to the Flask app (Flask's "Background Tasks with Celery" pattern).
+
+Tasks run inside an app context. The API never imports ``workers``: it publishes by task name
+through ``publish`` and a message carries only the job id (no personal data in Redis) plus the
+trace id in its headers.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask, current_app
+
+from app.observability import trace
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "celery"
+QUEUE = "estacionate"
+
+#: A publish that cannot reach the broker quickly gives up: the row is already committed and the
+#: outbox relay will publish it later, so the API must not hang on a broker outage.
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+def celery_init_app(app: Flask, settings: Settings) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=settings.broker_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": settings.celery_visibility_timeout_seconds,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 5,
+        },
+        task_default_queue=QUEUE,
+        task_ignore_result=True,
+        result_backend=None,
+        task_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_acks_late=True,
+        # A killed worker's job is recovered by the relay (lease expiry), not by redelivery loops.
+        task_reject_on_worker_lost=False,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+        task_soft_time_limit=60,
+        task_time_limit=90,
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule={
+            "jobs.relay": {
+                "task": "jobs.relay",
+                "schedule": timedelta(seconds=settings.relay_interval_seconds),
+                # A relay message that waited longer than one interval is stale: drop it.
+                "options": {"expires": max(1.0, settings.relay_interval_seconds * 2)},
+            },
+            "jobs.purge_idempotency_keys": {
+                "task": "jobs.purge_idempotency_keys",
+                "schedule": timedelta(hours=1),
+                "options": {"expires": 600},
+            },
+        },
+    )
+    celery.set_default()
+    app.extensions[EXTENSION_KEY] = celery
+    return celery
+
+
+def publish(task_name: str, args: list[Any], *, trace_id: str | None = None, countdown: float | None = None) -> bool:
+    """Send a task by name; return False (and log) when the broker is unreachable."""
+    celery: Celery = current_app.extensions[EXTENSION_KEY]
+    try:
+        celery.send_task(
+            task_name,
+            args=args,
+            headers={"trace_id": trace_id or trace.current()},
+            countdown=countdown,
+            retry=True,
+            retry_policy=PUBLISH_RETRY_POLICY,
+        )
+    except Exception:  # the broker is down: the outbox relay publishes it later
+        log.warning("publish failed; the relay will retry", extra={"task": task_name}, exc_info=True)
+        return False
+    return True

@@ -1,0 +1,37 @@
+"""The job document: what ``GET /v1/jobs/{id}``, job lists and webhooks show of a job."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from app.models import Job
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def job_document(job: Job) -> dict[str, Any]:
+    progress = None
+    if job.progress_total is not None:
+        progress = {"done": job.progress_done or 0, "total": job.progress_total}
+    return {
+        "id": str(job.id),
+        "type": job.type,
+        "status": job.status,
+        "progress": progress,
+        "result": job.result,
+        "error": job.error,
+        "attempts": job.attempts,
+        "created_at": rfc3339(job.created_at),
+        "started_at": rfc3339(job.started_at),
+        "finished_at": rfc3339(job.finished_at),
+    }
+
+
+def accepted_document(job: Job) -> dict[str, Any]:
+    """The 202 answer of every job-creating endpoint."""
+    return {"job_id": str(job.id), "status": "queued", "status_url": f"/v1/jobs/{job.id}"}

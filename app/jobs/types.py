@@ -1,0 +1,27 @@
+"""Every job type, with the time limits its task runs under.
+
+A running job's lease is its hard time limit plus a grace: after that, the job's worker is
+presumed dead and the outbox relay publishes the job again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    soft_time_limit: int
+    time_limit: int
+
+    def task_options(self) -> dict[str, Any]:
+        return {"name": self.name, "soft_time_limit": self.soft_time_limit, "time_limit": self.time_limit}
+
+
+JOB_TYPES: dict[str, JobType] = {jt.name: jt for jt in (JobType("system.ping", soft_time_limit=10, time_limit=15),)}
+
+
+def job_type(name: str) -> JobType:
+    return JOB_TYPES[name]

@@ -1,0 +1,35 @@
+"""Idempotency records: one per (caller, Idempotency-Key), kept 24 hours.
+
+Only a SHA-256 fingerprint of the request is stored, never the body; the first response is kept
+(encrypted) so a replay answers exactly what the first request answered.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, LargeBinary, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import Base
+from app.models.columns import CreatedAt
+from app.models.types import EncryptedJSON
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (CheckConstraint("state IN ('in_flight', 'completed')", name="state"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    state: Mapped[str] = mapped_column(Text, nullable=False)
+    locked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[Any | None] = mapped_column(EncryptedJSON("idempotency_keys.response_body"))
+    response_location: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("jobs.id"))
+    created_at: Mapped[CreatedAt]
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)

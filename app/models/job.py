@@ -1,0 +1,62 @@
+"""Jobs: the durable record of every piece of asynchronous work.
+
+The row, not Celery's result backend, is the truth: a Celery message carries only the job id,
+and payload, result and error are encrypted because they can hold visitor names, plates and
+phones. ``version`` changes on every state transition so workers can compare-and-swap.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Text, Uuid, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import Base
+from app.models.columns import CreatedAt, Timestamp, UpdatedAt, UUIDPk
+from app.models.types import EncryptedJSON, EncryptedText
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        Index("ix_jobs_owner_recent", "owner_user_id", text("created_at DESC"), text("id DESC")),
+        # The outbox relay scans only unfinished jobs.
+        Index("ix_jobs_relay", "dispatch_after", postgresql_where=text("status IN ('queued', 'running')")),
+    )
+
+    id: Mapped[UUIDPk]
+    type: Mapped[str] = mapped_column(Text, nullable=False)
+    owner_user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id"), nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False, default=JobStatus.QUEUED)
+    payload: Mapped[Any] = mapped_column(EncryptedJSON("jobs.payload"), nullable=False)
+    result: Mapped[Any | None] = mapped_column(EncryptedJSON("jobs.result"))
+    error: Mapped[Any | None] = mapped_column(EncryptedJSON("jobs.error"))
+    progress_done: Mapped[int | None] = mapped_column(Integer)
+    progress_total: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    callback_url: Mapped[str | None] = mapped_column("callback_url_encrypted", EncryptedText("jobs.callback_url"))
+    trace_id: Mapped[str | None] = mapped_column(Text)
+    #: When the outbox relay should (re)publish this job if it is still queued or its lease expired.
+    dispatch_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    lease_expires_at: Mapped[Timestamp]
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+    started_at: Mapped[Timestamp]
+    finished_at: Mapped[Timestamp]
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")

@@ -1,0 +1,44 @@
+"""People who log in: residents, staff and platform staff share this one table."""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import CheckConstraint, LargeBinary, Text, true
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import Base
+from app.models.columns import CreatedAt, UpdatedAt, UUIDPk
+from app.models.types import EncryptedText
+
+
+class PlatformRole(enum.StrEnum):
+    PLATFORM_ADMIN = "platform_admin"
+    SUPPORT = "support"
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("platform_role IN ('platform_admin', 'support')", name="platform_role"),)
+
+    id: Mapped[UUIDPk]
+    #: Encrypted at rest; looked up only through ``email_bidx``.
+    email: Mapped[str] = mapped_column("email_encrypted", EncryptedText("users.email"), nullable=False)
+    email_bidx: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, unique=True)
+    #: argon2id; NULL once an account is anonymized (login impossible).
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    platform_role: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(nullable=False, server_default=true(), default=True)
+    #: Standard Webhooks secret (``whsec_...``) used to sign this user's job callbacks.
+    webhook_secret: Mapped[str | None] = mapped_column(
+        "webhook_secret_encrypted", EncryptedText("users.webhook_secret")
+    )
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+    @property
+    def roles(self) -> list[str]:
+        return [self.platform_role] if self.platform_role else []
+
+    def __repr__(self) -> str:  # never include the email
+        return f"<User {self.id}>"

@@ -1,0 +1,1 @@
+"""Logging with trace ids, Prometheus metrics and health checks."""

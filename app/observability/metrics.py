@@ -1,0 +1,76 @@
+"""Prometheus metrics: request counts and latency, jobs by type/status, queue depth.
+
+Under gunicorn with several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` (``make run``
+does) so counters from every process are merged at scrape time. Job counts and queue depth are
+read at scrape time from Postgres and Redis, the sources of truth, rather than counted in
+processes that may have died.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+JOBS_SUBMITTED = Counter("jobs_submitted_total", "Jobs accepted by the API", ["type"])
+
+
+class JobStateCollector(Collector):
+    """Reads job counts and the broker queue length when Prometheus scrapes."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from app.jobs import metrics_snapshot
+
+        jobs = GaugeMetricFamily("jobs", "Jobs by type and status", labels=["type", "status"])
+        depth = GaugeMetricFamily("celery_queue_depth", "Messages waiting in the broker queue", labels=["queue"])
+        with self.app.app_context():
+            counts, queues = metrics_snapshot()
+        for (job_type, status), count in counts.items():
+            jobs.add_metric([job_type, status], count)
+        for queue, length in queues.items():
+            depth.add_metric([queue], length)
+        yield jobs
+        yield depth
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        started = g.pop("request_started", None)
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        if started is not None:
+            HTTP_LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
+        return response
+
+    def metrics() -> Response:
+        registry = CollectorRegistry()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            MultiProcessCollector(registry)
+        else:
+            for collector in (HTTP_REQUESTS, HTTP_LATENCY, JOBS_SUBMITTED):
+                registry.register(collector)
+        registry.register(JobStateCollector(app))
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+    app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])

@@ -1,0 +1,1 @@
+"""Security primitives: keyring, blind indexes, passwords, tokens and sessions, RBAC."""

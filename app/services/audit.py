@@ -1,0 +1,53 @@
+"""Audit rows, added to the caller's transaction so they commit (or roll back) with the change."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from app.extensions import db
+from app.models import AuditLog
+from app.observability import trace
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, and from where. Built by the API from the request, or by a job."""
+
+    type: str  # human | system | job
+    id: uuid.UUID | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(type="system")
+
+    @classmethod
+    def job(cls, owner_id: uuid.UUID | None = None) -> Actor:
+        return cls(type="job", id=owner_id)
+
+
+def record(
+    action: str,
+    actor: Actor,
+    *,
+    entity_type: str | None = None,
+    entity_id: Any = None,
+    details: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Add an audit row to the current session; the caller commits. ``details`` must hold no PII."""
+    row = AuditLog(
+        actor_type=actor.type,
+        actor_id=actor.id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id) if entity_id is not None else None,
+        details=details or {},
+        ip=actor.ip,
+        user_agent=(actor.user_agent or "")[:256] or None,
+        trace_id=trace.current(),
+    )
+    db.session.add(row)
+    return row

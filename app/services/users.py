@@ -1,0 +1,63 @@
+"""Creating and finding users, and their webhook signing secret."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.jobs.webhooks import new_secret
+from app.models import User
+from app.problems import Problem
+from app.security.crypto import blind_index
+from app.security.passwords import current_passwords
+from app.services import audit
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def find_by_email(email: str) -> User | None:
+    return db.session.execute(select(User).where(User.email_bidx == blind_index("email", email))).scalar_one_or_none()
+
+
+def create_user(email: str, password: str, actor: audit.Actor, *, platform_role: str | None = None) -> User:
+    """Create a user; 409 ``conflict`` if the e-mail is taken. The caller's transaction is committed."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Problem(
+            "validation-error",
+            f"The password must be at least {MIN_PASSWORD_LENGTH} characters.",
+            errors=[{"pointer": "/password", "detail": f"at least {MIN_PASSWORD_LENGTH} characters"}],
+        )
+    user = User(
+        email=email.strip(),
+        email_bidx=blind_index("email", email),
+        password_hash=current_passwords().hash(password),
+        platform_role=platform_role,
+    )
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Problem("conflict", "An account with this e-mail already exists.") from exc
+    audit.record("user.created", actor, entity_type="user", entity_id=user.id, details={"platform_role": platform_role})
+    db.session.commit()
+    return user
+
+
+def webhook_secret(user_id: uuid.UUID, actor: audit.Actor, *, rotate: bool = False) -> str:
+    """The user's callback signing secret, created on first use; ``rotate`` replaces it."""
+    user = db.session.execute(select(User).where(User.id == user_id).with_for_update()).scalar_one()
+    if rotate or not user.webhook_secret:
+        user.webhook_secret = new_secret()
+        audit.record(
+            "webhook_secret.rotated" if rotate else "webhook_secret.created",
+            actor,
+            entity_type="user",
+            entity_id=user.id,
+        )
+    secret = user.webhook_secret
+    db.session.commit()
+    return secret

@@ -1,0 +1,41 @@
+"""gunicorn settings for the API (``gunicorn -c config/gunicorn.py wsgi:app``).
+
+Threaded workers, because ``GET /v1/jobs/{id}?wait=`` holds a request for up to 30 s waiting
+on Redis; logs are the app's JSON lines (gunicorn's access log is off: the app logs each request).
+"""
+
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 (containers listen on all interfaces; make run sets HOST=127.0.0.1)
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "16"))
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+control_socket_disable = True
+accesslog = None
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    },
+}
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201 (gunicorn hook signature)
+    """Drop a dead worker's Prometheus files so its gauges do not linger."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

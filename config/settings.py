@@ -1,0 +1,255 @@
+"""Typed settings, read only from the environment.
+
+Three profiles share one shape: ``development`` (the default), ``test`` and ``production``.
+Profiles differ only in defaults (fast password hashing in tests, short relay timers in tests,
+loopback callbacks allowed outside production). Secrets never have defaults: ``make run`` and
+``make test`` generate development keys and pass them in. Production additionally refuses to
+start when a secret or a URL is missing or is recognisably a development value, so a
+misconfigured deploy fails loudly at boot instead of running with guessable keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+PROFILES = ("development", "test", "production")
+
+#: URLs of the embedded servers that ``make run`` starts; development falls back to them.
+DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:55432/estacionate"
+DEV_REDIS_URL = "redis://127.0.0.1:56379/0"
+
+#: Development tooling marks everything it generates with this prefix (key ids, secret keys),
+#: which is how production recognises a development value it must refuse.
+DEV_MARKER = "dev"
+
+#: Values people paste from examples; production refuses them too.
+PLACEHOLDERS = frozenset({"", "change-me", "changeme", "secret", "password", "development", "test", "example"})
+
+_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class ConfigurationError(SystemExit):
+    """Raised when settings are unusable.
+
+    It is a ``SystemExit`` on purpose: wherever it escapes (gunicorn boot, the Celery worker, the
+    ``flask`` CLI) the process prints this one clear sentence and exits non-zero, with no
+    traceback that could be mistaken for a bug.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Estacionate refuses to start: " + "; ".join(problems))
+
+
+def _b64decode(value: str) -> bytes:
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raise ValueError("not valid base64") from exc
+
+
+def parse_keyring_spec(spec: str) -> list[tuple[str, bytes]]:
+    """Parse ``ENCRYPTION_KEYS="id2:base64,id1:base64"`` into ``[(id, 32-byte key), ...]``."""
+    entries: list[tuple[str, bytes]] = []
+    for raw in spec.split(","):
+        raw = raw.strip()
+        if not raw:
+            continue
+        key_id, sep, material = raw.partition(":")
+        if not sep or not _KEY_ID.match(key_id):
+            raise ValueError("each entry must be '<id>:<base64 key>' with an id of [A-Za-z0-9_-]{1,32}")
+        key = _b64decode(material)
+        if len(key) != 32:
+            raise ValueError(f"key {key_id!r} must be 32 bytes (AES-256), got {len(key)}")
+        if key_id in {k for k, _ in entries}:
+            raise ValueError(f"key id {key_id!r} appears twice")
+        entries.append((key_id, key))
+    if not entries:
+        raise ValueError("at least one key is required")
+    return entries
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError([f"{name} must be an integer"]) from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError([f"{name} must be a number"]) from exc
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: str
+    redis_url: str
+    broker_url: str
+    secret_key: str = field(repr=False)
+    encryption_keys: str = field(repr=False)
+    blind_index_key: str = field(repr=False)
+
+    log_level: str = "INFO"
+    max_content_length: int = 1024 * 1024
+    proxy_fix_hops: int = 0
+
+    jwt_issuer: str = "estacionate"
+    jwt_audience: str = "estacionate-api"
+    session_idle_seconds: int = 3600
+    session_absolute_seconds: int = 12 * 3600
+
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+
+    #: A queued job whose message has not been consumed after this long is published again.
+    job_republish_after_seconds: float = 60.0
+    #: A running job's lease is its task's hard time limit plus this grace.
+    job_lease_grace_seconds: float = 30.0
+    job_max_attempts: int = 5
+    relay_interval_seconds: float = 5.0
+    celery_visibility_timeout_seconds: int = 2 * 3600
+
+    webhook_timeout_seconds: float = 10.0
+    #: Multiplies the webhook retry schedule; tests shrink a day of backoff into seconds.
+    webhook_retry_scale: float = 1.0
+    allow_loopback_callbacks: bool = False
+
+    idempotency_ttl_seconds: int = 24 * 3600
+    idempotency_stale_seconds: int = 60
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        profile = (env.get("APP_ENV") or "development").strip().lower()
+        if profile not in PROFILES:
+            raise ConfigurationError([f"APP_ENV must be one of {', '.join(PROFILES)}, got {profile!r}"])
+        testing = profile == "test"
+        dev_like = profile != "production"
+        database_url = env.get("DATABASE_URL") or (DEV_DATABASE_URL if profile == "development" else "")
+        redis_url = env.get("REDIS_URL") or (DEV_REDIS_URL if profile == "development" else "")
+        settings = cls(
+            env=profile,
+            database_url=database_url,
+            redis_url=redis_url,
+            broker_url=env.get("CELERY_BROKER_URL") or redis_url,
+            secret_key=env.get("SECRET_KEY", ""),
+            encryption_keys=env.get("ENCRYPTION_KEYS", ""),
+            blind_index_key=env.get("BLIND_INDEX_KEY", ""),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            max_content_length=_int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
+            proxy_fix_hops=_int(env, "PROXY_FIX_HOPS", 0),
+            session_idle_seconds=_int(env, "SESSION_IDLE_SECONDS", 3600),
+            session_absolute_seconds=_int(env, "SESSION_ABSOLUTE_SECONDS", 12 * 3600),
+            # Tests hash many passwords; production keeps argon2-cffi's recommended cost.
+            argon2_time_cost=_int(env, "ARGON2_TIME_COST", 1 if testing else 3),
+            argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 8192 if testing else 65536),
+            argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1 if testing else 4),
+            job_republish_after_seconds=_float(env, "JOB_REPUBLISH_AFTER_SECONDS", 2.0 if testing else 60.0),
+            job_lease_grace_seconds=_float(env, "JOB_LEASE_GRACE_SECONDS", 2.0 if testing else 30.0),
+            job_max_attempts=_int(env, "JOB_MAX_ATTEMPTS", 5),
+            relay_interval_seconds=_float(env, "RELAY_INTERVAL_SECONDS", 1.0 if testing else 5.0),
+            celery_visibility_timeout_seconds=_int(env, "CELERY_VISIBILITY_TIMEOUT_SECONDS", 2 * 3600),
+            webhook_timeout_seconds=_float(env, "WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_retry_scale=_float(env, "WEBHOOK_RETRY_SCALE", 0.002 if testing else 1.0),
+            allow_loopback_callbacks=_bool(env, "ALLOW_LOOPBACK_CALLBACKS", dev_like),
+            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
+            idempotency_stale_seconds=_int(env, "IDEMPOTENCY_STALE_SECONDS", 60),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse unusable settings in every profile, and development values in production."""
+        problems: list[str] = []
+        for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ENCRYPTION_KEYS", "BLIND_INDEX_KEY"):
+            if not getattr(self, name.lower()):
+                hint = " (run `make run`, which generates development keys)" if not self.is_production else ""
+                problems.append(f"{name} is not set{hint}")
+        if self.encryption_keys:
+            try:
+                parse_keyring_spec(self.encryption_keys)
+            except ValueError as exc:
+                problems.append(f"ENCRYPTION_KEYS is invalid: {exc}")
+        if self.blind_index_key:
+            try:
+                if len(_b64decode(self.blind_index_key.removeprefix(DEV_MARKER + ":"))) < 32:
+                    problems.append("BLIND_INDEX_KEY must decode to at least 32 bytes")
+            except ValueError:
+                problems.append("BLIND_INDEX_KEY must be base64")
+        if self.secret_key and len(self.secret_key) < 32:
+            problems.append("SECRET_KEY must be at least 32 characters")
+        if self.is_production:
+            problems.extend(self._development_values())
+            if self.allow_loopback_callbacks:
+                problems.append("ALLOW_LOOPBACK_CALLBACKS must be off in production")
+        if problems:
+            raise ConfigurationError(problems)
+
+    def _development_values(self) -> list[str]:
+        found: list[str] = []
+        if self.secret_key.startswith(DEV_MARKER) or self.secret_key.lower() in PLACEHOLDERS:
+            found.append("SECRET_KEY is a development value")
+        if self.blind_index_key.startswith(DEV_MARKER) or self.blind_index_key.lower() in PLACEHOLDERS:
+            found.append("BLIND_INDEX_KEY is a development value")
+        if self.encryption_keys:
+            try:
+                if any(key_id.startswith(DEV_MARKER) for key_id, _ in parse_keyring_spec(self.encryption_keys)):
+                    found.append("ENCRYPTION_KEYS contains a development key")
+            except ValueError:
+                pass  # already reported as invalid
+        if self.database_url == DEV_DATABASE_URL:
+            found.append("DATABASE_URL is the development default")
+        if self.redis_url == DEV_REDIS_URL:
+            found.append("REDIS_URL is the development default")
+        return found
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """``DATABASE_URL`` with the psycopg2 driver named (SQLAlchemy 2.1 defaults to psycopg 3)."""
+        for prefix in ("postgresql://", "postgres://"):
+            if self.database_url.startswith(prefix):
+                return "postgresql+psycopg2://" + self.database_url[len(prefix) :]
+        return self.database_url
+
+    def blind_index_key_bytes(self) -> bytes:
+        return _b64decode(self.blind_index_key.removeprefix(DEV_MARKER + ":"))
+
+    def as_public_dict(self) -> dict[str, object]:
+        """Settings safe to log: everything but secrets and URL credentials."""
+        hidden = {"secret_key", "encryption_keys", "blind_index_key"}
+        out: dict[str, object] = {}
+        for f in fields(self):
+            if f.name in hidden:
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, str) and "://" in value:
+                value = re.sub(r"//[^@/]*@", "//***@", value)
+            out[f.name] = value
+        return out

@@ -1,0 +1,124 @@
+"""Test harness: real PostgreSQL, Redis and Celery workers (see tests/support/stack.py).
+
+``make test`` passes ``DATABASE_URL``/``REDIS_URL`` (embedded servers, or yours) and fresh keys.
+The session migrates a template database once with ``flask db upgrade`` (the real CLI), then
+clones it for the shared stack and for every isolated stack.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from app.observability import logging as app_logging
+from tests.support.stack import BIN, ROOT, Stack, create_database, drop_database, with_database, with_redis_db
+
+BASE_DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BASE_REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+SESSION_REDIS_DB = 1
+ISOLATED_REDIS_DBS = itertools.cycle(range(2, 16))
+_isolated_counter = itertools.count(1)
+
+
+def _keys() -> dict[str, str]:
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "dev-" + secrets.token_urlsafe(48),
+        "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS")
+        or "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "BLIND_INDEX_KEY": os.environ.get("BLIND_INDEX_KEY")
+        or "dev:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+
+
+def stack_env(database: str, redis_db: int, keys: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
+    env.update(keys)
+    env.update(
+        APP_ENV="test",
+        DATABASE_URL=with_database(BASE_DATABASE_URL, database),
+        REDIS_URL=with_redis_db(BASE_REDIS_URL, redis_db),
+        LOG_LEVEL="INFO",
+        PYTHONPATH=str(ROOT),
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def keys() -> dict[str, str]:
+    return _keys()
+
+
+@pytest.fixture(scope="session")
+def template_database(keys: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database migrated by the real ``flask db upgrade``; never connected to, only cloned."""
+    name = f"estacionate_test_template_{os.getpid()}"
+    create_database(BASE_DATABASE_URL, name)
+    env = stack_env(name, SESSION_REDIS_DB, keys)
+    subprocess.run([str(BIN / "flask"), "--app", "app", "db", "upgrade"], env=env, cwd=ROOT, check=True)
+    yield name
+    drop_database(BASE_DATABASE_URL, name)
+
+
+@pytest.fixture(scope="session")
+def api_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The in-process API logs JSON lines here, as gunicorn's workers would to stdout."""
+    path = tmp_path_factory.mktemp("logs") / "api.log"
+    stream = open(path, "a", buffering=1)  # noqa: SIM115 (open for the whole session)
+    app_logging.configure("api", "INFO", stream=stream)
+    yield path
+    stream.close()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    template_database: str, keys: dict[str, str], api_log: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    name = f"estacionate_test_{os.getpid()}"
+    create_database(BASE_DATABASE_URL, name, template=template_database)
+    env = stack_env(name, SESSION_REDIS_DB, keys)
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    shared = Stack(env, tmp_path_factory.mktemp("stack"), "session")
+    yield shared
+    shared.close()
+    drop_database(BASE_DATABASE_URL, name)
+
+
+@pytest.fixture(scope="session")
+def worker(stack: Stack) -> Stack:
+    """The shared stack with a real Celery worker process (prefork, 2 children) running."""
+    stack.start_worker()
+    return stack
+
+
+@pytest.fixture
+def isolated_stack(
+    template_database: str, keys: dict[str, str], api_log: Path, tmp_path: Path
+) -> Iterator[Stack]:
+    """A stack of its own (database, Redis db, processes) for tests that stop or kill workers."""
+    name = f"estacionate_test_{os.getpid()}_iso{next(_isolated_counter)}"
+    create_database(BASE_DATABASE_URL, name, template=template_database)
+    env = stack_env(name, next(ISOLATED_REDIS_DBS), keys)
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    own = Stack(env, tmp_path / "stack", "iso")
+    yield own
+    own.close()
+    drop_database(BASE_DATABASE_URL, name)
+
+
+@pytest.fixture
+def user(stack: Stack) -> dict[str, str]:
+    return stack.create_user()
+
+
+@pytest.fixture
+def auth(stack: Stack, user: dict[str, str]) -> dict[str, str]:
+    return stack.login(user)

@@ -1,0 +1,1 @@
+"""Celery side: the worker/beat entry point and task modules (thin shells over services)."""

@@ -5,7 +5,8 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
-from sqlalchemy.types import TypeDecorator
+
+from app.models.types import alembic_render_item
 
 config = context.config
 # Keep the JSON logging of the process that runs us; only a bare `flask db` gets the ini's setup.
@@ -16,14 +17,6 @@ logger = logging.getLogger("alembic.env")
 target_db = current_app.extensions["migrate"].db
 
 
-def render_item(type_, obj, autogen_context):
-    """Render our encrypting column types as their storage type: migrations stay free of app code."""
-    if type_ == "type" and isinstance(obj, TypeDecorator):
-        autogen_context.imports.add("import sqlalchemy as sa")
-        return f"sa.{obj.impl.__class__.__name__}()"
-    return False
-
-
 def run_migrations_online() -> None:
     def process_revision_directives(context, revision, directives):
         if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
@@ -32,7 +25,7 @@ def run_migrations_online() -> None:
 
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
-    conf_args.update(compare_type=True, render_item=render_item)
+    conf_args.update(compare_type=True, render_item=alembic_render_item)
     with target_db.engine.connect() as connection:
         context.configure(
             connection=connection,

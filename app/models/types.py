@@ -52,3 +52,11 @@ class EncryptedJSON(TypeDecorator[Any]):
         if value is None:
             return None
         return json.loads(current_crypto().keyring.decrypt(value, self.associated_data))
+
+
+def alembic_render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Alembic hook: render encrypting columns as their storage type, so migrations hold no app code."""
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        autogen_context.imports.add("import sqlalchemy as sa")
+        return f"sa.{obj.impl.__class__.__name__}()"
+    return False

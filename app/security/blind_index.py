@@ -27,5 +27,6 @@ class BlindIndexer:
     def index(self, purpose: str, value: str, *, scope: str = "") -> bytes:
         """Index of ``value`` after the purpose's normalizer; ``scope`` partitions (e.g. per building)."""
         normalized = NORMALIZERS[purpose](value)
-        message = f"{purpose}\x1f{scope}\x1f{normalized}".encode()
+        # Length-prefixed, so no (scope, value) pair can be confused with another.
+        message = f"{purpose}:{len(scope)}:{scope}:{normalized}".encode()
         return hmac.new(self._key, message, hashlib.sha256).digest()

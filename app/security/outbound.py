@@ -38,9 +38,13 @@ def check_callback_url(url: str, *, allow_loopback: bool) -> None:
     if not host:
         raise DestinationRefused("must name a host")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port
     except ValueError as exc:
         raise DestinationRefused("has an invalid port") from exc
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    elif port == 0:
+        raise DestinationRefused("has an invalid port")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:

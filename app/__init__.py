@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     from app.extensions import db, migrate
     from app.jobs.broker import celery_init_app
     from app.observability import metrics
-    from app.security import crypto
+    from app.security import crypto, lockout, mfa_challenges, rate_limits
     from app.security.blind_index import BlindIndexer
     from app.security.keyring import Keyring
     from app.security.passwords import EXTENSION_KEY as PASSWORDS_KEY
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
 
     app = OpenAPI(
         __name__,
+        static_folder=None,
         info=Info(title="Estacionate API", version="1.0.0"),
         security_schemes={"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         doc_ui=False,
@@ -66,12 +67,17 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
     )
     app.extensions[TOKENS_KEY] = TokenCodec(settings.secret_key, settings.jwt_issuer, settings.jwt_audience)
+    redis_client = app.extensions[runtime.REDIS_KEY]
     app.extensions[SESSIONS_KEY] = SessionStore(
-        app.extensions[runtime.REDIS_KEY],
-        settings.session_idle_seconds,
-        settings.session_absolute_seconds,
+        redis_client, settings.session_idle_seconds, settings.session_absolute_seconds, settings.max_sessions_per_user
     )
-    app.extensions["estacionate.events"] = RedisEventBus(app.extensions[runtime.REDIS_KEY])
+    app.extensions[lockout.EXTENSION_KEY] = lockout.LoginGuard(
+        redis_client, settings.login_lock_threshold, settings.login_lock_base_seconds, settings.login_lock_max_seconds
+    )
+    app.extensions[mfa_challenges.EXTENSION_KEY] = mfa_challenges.ChallengeStore(
+        redis_client, settings.mfa_token_seconds, settings.mfa_max_attempts
+    )
+    app.extensions["estacionate.events"] = RedisEventBus(redis_client)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=False)
@@ -80,6 +86,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     edge.init_app(app)
     metrics.init_app(app)
     api.init_app(app)
+    rate_limits.init_app(app, settings)
     cli.init_app(app)
     return app
 

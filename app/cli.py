@@ -1,11 +1,16 @@
-"""Operations CLI (``flask --app app ...``): create-admin, seed-demo."""
+"""Operations CLI (``flask --app app ...``): create-admin, seed-demo, keys rotate."""
 
 from __future__ import annotations
+
+import time
+import uuid
 
 import click
 from flask import Flask
 
-from app.models import PlatformRole
+from app.extensions import db
+from app.jobs import submit
+from app.models import Job, JobStatus, PlatformRole
 from app.problems import Problem
 from app.runtime import current_settings
 from app.services import audit, users
@@ -43,6 +48,44 @@ def seed_demo() -> None:
         click.echo(f"  demo login: {email} / {password}" + (f" ({role})" if role else ""))
 
 
+def follow_job(job_id: str, label: str) -> Job:
+    """Show a job's progress bar until it ends (the job runs on the workers, not here)."""
+    ident = uuid.UUID(job_id)
+    shown = 0
+    with click.progressbar(length=1, label=label, show_pos=True) as bar:
+        while True:
+            db.session.rollback()
+            job = db.session.get(Job, ident, populate_existing=True)
+            assert job is not None
+            if job.progress_total:
+                bar.length = job.progress_total
+                bar.update((job.progress_done or 0) - shown)
+                shown = job.progress_done or 0
+            if JobStatus(job.status).is_terminal:
+                return job
+            time.sleep(0.5)
+
+
+@click.group("keys")
+def keys() -> None:
+    """PII encryption keys."""
+
+
+@keys.command("rotate")
+@click.option("--wait/--no-wait", default=True, help="Follow the job's progress until it ends.")
+def rotate_keys(wait: bool) -> None:
+    """Re-encrypt every value whose key is not the first of ENCRYPTION_KEYS (a job on the workers)."""
+    accepted = submit("keys.rotate", {}, audit.Actor.system())
+    click.echo(f"job {accepted['job_id']} queued")
+    if not wait:
+        return
+    job = follow_job(accepted["job_id"], "re-encrypting")
+    if job.status != JobStatus.SUCCEEDED:
+        raise click.ClickException(f"rotation failed: {(job.error or {}).get('detail', 'unknown error')}")
+    click.echo(f"rotated {job.result['rotated']} values; every value is now under key {job.result['key_id']}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(keys)

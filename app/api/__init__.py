@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask_openapi3 import OpenAPI
 
-from app.api import auth, errors, jobs, me, ops, system
+from app.api import admin, auth, errors, jobs, me, ops, system
 
-RESOURCE_BLUEPRINTS = (auth.bp, me.bp, jobs.bp, system.bp)
+RESOURCE_BLUEPRINTS = (auth.bp, me.bp, jobs.bp, system.bp, admin.bp)
 
 
 def init_app(app: OpenAPI) -> None:

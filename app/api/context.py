@@ -9,9 +9,12 @@ from typing import Any, TypeVar, cast
 from flask import g, request
 
 from app.problems import Problem
+from app.security import mfa_challenges
 from app.security.rbac import Principal
+from app.security.tokens import InvalidToken, current_tokens
 from app.services import audit
-from app.services.auth import authenticate
+from app.services.auth import authenticate, resolve_challenge
+from app.services.mfa import EnrollmentCaller
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,3 +57,16 @@ def request_actor() -> audit.Actor:
         client_ip(),
         request.headers.get("User-Agent"),
     )
+
+
+def enrollment_caller() -> EnrollmentCaller:
+    """MFA enrollment accepts an access token, or the enrollment ``mfa_token`` that can do nothing else."""
+    token = bearer_token()
+    try:
+        current_tokens().decode(token, purpose=mfa_challenges.ENROLL)
+    except InvalidToken:
+        principal = authenticate(token)
+        g.principal = principal
+        return EnrollmentCaller(principal.user_id, session_id=principal.session_id)
+    user, challenge = resolve_challenge(token, mfa_challenges.ENROLL)
+    return EnrollmentCaller(user.id, challenge_id=challenge.challenge_id)

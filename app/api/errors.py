@@ -7,11 +7,13 @@ import json
 import logging
 
 from flask import Flask, Response
+from flask_limiter.errors import RateLimitExceeded
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.observability import trace
 from app.problems import Problem, pointer
+from app.security.rate_limits import seconds_until_reset
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,15 @@ def _unexpected(exc: Exception) -> Response:
     return problem_response(Problem("internal-error", "Something went wrong on our side; quote the trace id."))
 
 
+def _rate_limited(exc: RateLimitExceeded) -> Response:
+    seconds = seconds_until_reset()
+    return problem_response(
+        Problem("rate-limited", "Too many requests; slow down.", headers={"Retry-After": str(seconds)})
+    )
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(Problem, problem_response)
+    app.register_error_handler(RateLimitExceeded, _rate_limited)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -39,7 +39,7 @@ def me() -> dict[str, object]:
         "roles": user.roles,
         "memberships": [],
         "resident": None,
-        "mfa_enabled": False,
+        "mfa_enabled": user.mfa_enabled,
     }
 
 

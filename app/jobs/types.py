@@ -20,7 +20,16 @@ class JobType:
         return {"name": self.name, "soft_time_limit": self.soft_time_limit, "time_limit": self.time_limit}
 
 
-JOB_TYPES: dict[str, JobType] = {jt.name: jt for jt in (JobType("system.ping", soft_time_limit=10, time_limit=15),)}
+JOB_TYPES: dict[str, JobType] = {
+    jt.name: jt
+    for jt in (
+        JobType("system.ping", soft_time_limit=10, time_limit=15),
+        # Long jobs renew their lease with every progress report; the limits bound a whole run. A
+        # message outliving the broker's visibility timeout is redelivered, finds the job leased
+        # and is dropped, so it cannot start a second run.
+        JobType("keys.rotate", soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60),
+    )
+}
 
 
 def job_type(name: str) -> JobType:

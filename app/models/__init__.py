@@ -6,7 +6,17 @@ Importing this package registers every table on ``Base.metadata`` (Alembic relie
 from app.models.audit import AuditLog
 from app.models.idempotency import IdempotencyKey
 from app.models.job import Job, JobStatus
+from app.models.mfa import MfaRecoveryCode
 from app.models.user import PlatformRole, User
 from app.models.webhook_delivery import WebhookDelivery
 
-__all__ = ["AuditLog", "IdempotencyKey", "Job", "JobStatus", "PlatformRole", "User", "WebhookDelivery"]
+__all__ = [
+    "AuditLog",
+    "IdempotencyKey",
+    "Job",
+    "JobStatus",
+    "MfaRecoveryCode",
+    "PlatformRole",
+    "User",
+    "WebhookDelivery",
+]

@@ -42,7 +42,8 @@ class Job(Base):
 
     id: Mapped[UUIDPk]
     type: Mapped[str] = mapped_column(Text, nullable=False)
-    owner_user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id"), nullable=False)
+    #: Who submitted it; NULL for system jobs (CLI, beat), which only platform admins can see.
+    owner_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(Text, nullable=False, default=JobStatus.QUEUED)
     payload: Mapped[Any] = mapped_column(EncryptedJSON("jobs.payload"), nullable=False)
     result: Mapped[Any | None] = mapped_column(EncryptedJSON("jobs.result"))

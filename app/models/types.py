@@ -55,8 +55,10 @@ class EncryptedJSON(TypeDecorator[Any]):
 
 
 def alembic_render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
-    """Alembic hook: render encrypting columns as their storage type, so migrations hold no app code."""
+    """Alembic hook: render encrypting columns as their storage type, so migrations hold no app code.
+
+    (``sa`` is imported by every revision's template.)
+    """
     if type_ == "type" and isinstance(obj, TypeDecorator):
-        autogen_context.imports.add("import sqlalchemy as sa")
         return f"sa.{obj.impl.__class__.__name__}()"
     return False

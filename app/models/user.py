@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
-from sqlalchemy import CheckConstraint, LargeBinary, Text, true
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, LargeBinary, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import Base
@@ -33,6 +34,17 @@ class User(Base):
     webhook_secret: Mapped[str | None] = mapped_column(
         "webhook_secret_encrypted", EncryptedText("users.webhook_secret")
     )
+    #: TOTP (RFC 6238). The secret is encrypted; ``mfa_pending_secret`` holds an enrollment until
+    #: its first code is confirmed. ``mfa_last_step`` is the last accepted 30 s time step: a code of
+    #: that step or an earlier one is a replay and is refused.
+    mfa_enabled: Mapped[bool] = mapped_column(nullable=False, server_default=false(), default=False)
+    mfa_secret: Mapped[str | None] = mapped_column("mfa_secret_encrypted", EncryptedText("users.mfa_secret"))
+    mfa_pending_secret: Mapped[str | None] = mapped_column(
+        "mfa_pending_secret_encrypted", EncryptedText("users.mfa_pending_secret")
+    )
+    mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    #: Set by a ban: every session is revoked and login refused until unbanned.
+    banned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 

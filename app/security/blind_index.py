@@ -15,6 +15,7 @@ from app.domain import normalize
 
 NORMALIZERS: dict[str, Callable[[str], str]] = {
     "email": normalize.email,
+    "recovery_code": normalize.recovery_code,
 }
 
 

@@ -9,7 +9,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from app.models import Job, PlatformRole
+from app.models import Job, PlatformRole, User
+from app.problems import Problem
+
+#: Roles whose holders must use a second factor (staff membership roles join them with organizations).
+MFA_REQUIRED_PLATFORM_ROLES = frozenset({PlatformRole.PLATFORM_ADMIN, PlatformRole.SUPPORT})
 
 
 @dataclass(frozen=True)
@@ -27,3 +31,13 @@ class Principal:
 def can_view_job(principal: Principal, job: Job) -> bool:
     """A job is visible to whoever submitted it, and to platform admins."""
     return job.owner_user_id == principal.user_id or principal.is_platform_admin
+
+
+def mfa_required(user: User) -> bool:
+    """Staff accounts see residents' personal data: a password alone must never be enough."""
+    return user.platform_role in MFA_REQUIRED_PLATFORM_ROLES
+
+
+def require_platform_admin(principal: Principal) -> None:
+    if not principal.is_platform_admin:
+        raise Problem("forbidden", "This action needs the platform_admin role.")

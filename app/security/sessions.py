@@ -2,8 +2,9 @@
 
 ``sess:<sid>`` is a hash (user, created/last-seen, IP, user agent, absolute expiry) whose TTL is
 the idle timeout and slides on every request; ``user-sessions:<user>`` is a sorted set of the
-user's session ids by creation time. Deleting the hash revokes the session immediately: the
-next request with its token answers 401.
+user's session ids by creation time. Deleting the hash revokes the session immediately: the next
+request with its token answers 401. Creating a session beyond the per-user maximum evicts the
+oldest ones in the same atomic step (a Lua script), so the cap holds under concurrent logins.
 """
 
 from __future__ import annotations
@@ -13,9 +14,33 @@ import time
 from dataclasses import dataclass
 
 import redis
+from flask import current_app
 
-SESSION_KEY = "sess:{sid}"
+SESSION_PREFIX = "sess:"
+SESSION_KEY = SESSION_PREFIX + "{sid}"
 USER_SESSIONS_KEY = "user-sessions:{user_id}"
+EXTENSION_KEY = "estacionate.sessions"
+
+# KEYS[1] session hash, KEYS[2] user index; ARGV: sid, score, ttl, max, prefix, index ttl, then field/value pairs.
+_CREATE = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if redis.call('EXISTS', ARGV[5] .. sid) == 0 then redis.call('ZREM', KEYS[2], sid) end
+end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+local evicted = {}
+if excess > 0 then
+  evicted = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
+  for _, sid in ipairs(evicted) do
+    redis.call('DEL', ARGV[5] .. sid)
+    redis.call('ZREM', KEYS[2], sid)
+  end
+end
+return evicted
+"""
 
 
 @dataclass(frozen=True)
@@ -29,13 +54,29 @@ class Session:
     user_agent: str | None
 
 
+def _decode(session_id: str, raw: dict[bytes, bytes]) -> Session:
+    data = {k.decode(): v.decode() for k, v in raw.items()}
+    return Session(
+        session_id=session_id,
+        user_id=data["user_id"],
+        created_at=float(data["created_at"]),
+        last_seen_at=float(data["last_seen_at"]),
+        absolute_expires_at=float(data["absolute_expires_at"]),
+        ip=data.get("ip") or None,
+        user_agent=data.get("user_agent") or None,
+    )
+
+
 class SessionStore:
-    def __init__(self, client: redis.Redis, idle_seconds: int, absolute_seconds: int) -> None:
+    def __init__(self, client: redis.Redis, idle_seconds: int, absolute_seconds: int, max_per_user: int) -> None:
         self._redis = client
         self.idle_seconds = idle_seconds
         self.absolute_seconds = absolute_seconds
+        self.max_per_user = max_per_user
+        self._create = client.register_script(_CREATE)
 
-    def create(self, user_id: str, ip: str | None, user_agent: str | None) -> Session:
+    def create(self, user_id: str, ip: str | None, user_agent: str | None) -> tuple[Session, list[str]]:
+        """Open a session; return it and the ids of the sessions evicted to respect the cap."""
         now = time.time()
         session = Session(
             session_id=secrets.token_urlsafe(24),
@@ -46,24 +87,28 @@ class SessionStore:
             ip=ip,
             user_agent=(user_agent or "")[:256] or None,
         )
-        key = SESSION_KEY.format(sid=session.session_id)
-        pipe = self._redis.pipeline()
-        pipe.hset(
-            key,
-            mapping={
-                "user_id": user_id,
-                "created_at": repr(now),
-                "last_seen_at": repr(now),
-                "absolute_expires_at": repr(session.absolute_expires_at),
-                "ip": ip or "",
-                "user_agent": session.user_agent or "",
-            },
+        fields = {
+            "user_id": user_id,
+            "created_at": repr(now),
+            "last_seen_at": repr(now),
+            "absolute_expires_at": repr(session.absolute_expires_at),
+            "ip": ip or "",
+            "user_agent": session.user_agent or "",
+        }
+        flat = [item for pair in fields.items() for item in pair]
+        evicted = self._create(
+            keys=[SESSION_KEY.format(sid=session.session_id), USER_SESSIONS_KEY.format(user_id=user_id)],
+            args=[
+                session.session_id,
+                repr(now),
+                self._ttl(now, session.absolute_expires_at),
+                self.max_per_user,
+                SESSION_PREFIX,
+                self.absolute_seconds,
+                *flat,
+            ],
         )
-        pipe.expire(key, self._ttl(now, session.absolute_expires_at))
-        pipe.zadd(USER_SESSIONS_KEY.format(user_id=user_id), {session.session_id: now})
-        pipe.expire(USER_SESSIONS_KEY.format(user_id=user_id), self.absolute_seconds)
-        pipe.execute()
-        return session
+        return session, [sid.decode() if isinstance(sid, bytes) else sid for sid in evicted]
 
     def touch(self, session_id: str, user_id: str) -> Session | None:
         """Return the live session (sliding its idle timeout) or None if revoked or expired."""
@@ -72,49 +117,56 @@ class SessionStore:
         raw = self._redis.hgetall(key)
         if not raw:
             return None
-        data = {k.decode(): v.decode() for k, v in raw.items()}
-        absolute = float(data["absolute_expires_at"])
-        if data.get("user_id") != user_id or absolute <= now:
+        session = _decode(session_id, raw)
+        if session.user_id != user_id or session.absolute_expires_at <= now:
             return None
         pipe = self._redis.pipeline()
         pipe.hset(key, "last_seen_at", repr(now))
-        pipe.expire(key, self._ttl(now, absolute))
+        pipe.expire(key, self._ttl(now, session.absolute_expires_at))
         pipe.execute()
-        return Session(
-            session_id=session_id,
-            user_id=user_id,
-            created_at=float(data["created_at"]),
-            last_seen_at=now,
-            absolute_expires_at=absolute,
-            ip=data.get("ip") or None,
-            user_agent=data.get("user_agent") or None,
-        )
+        return Session(**{**session.__dict__, "last_seen_at": now})
+
+    def list_for_user(self, user_id: str) -> list[Session]:
+        session_ids = [sid.decode() for sid in self._redis.zrange(USER_SESSIONS_KEY.format(user_id=user_id), 0, -1)]
+        pipe = self._redis.pipeline()
+        for sid in session_ids:
+            pipe.hgetall(SESSION_KEY.format(sid=sid))
+        live = []
+        for sid, raw in zip(session_ids, pipe.execute(), strict=True):
+            if raw:
+                session = _decode(sid, raw)
+                if session.user_id == user_id and session.absolute_expires_at > time.time():
+                    live.append(session)
+        return live
 
     def revoke(self, session_id: str, user_id: str) -> bool:
+        """End one session of this user; False if it was not theirs or already gone."""
+        key = SESSION_KEY.format(sid=session_id)
+        owner = self._redis.hget(key, "user_id")
+        if owner is None or owner.decode() != user_id:
+            return False
         pipe = self._redis.pipeline()
-        pipe.delete(SESSION_KEY.format(sid=session_id))
+        pipe.delete(key)
         pipe.zrem(USER_SESSIONS_KEY.format(user_id=user_id), session_id)
         deleted, _ = pipe.execute()
         return bool(deleted)
 
-    def revoke_all(self, user_id: str) -> int:
+    def revoke_all(self, user_id: str, *, keep: str | None = None) -> list[str]:
+        """End every session of the user (but ``keep``); return the ids that were ended."""
         index = USER_SESSIONS_KEY.format(user_id=user_id)
-        session_ids = [sid.decode() for sid in self._redis.zrange(index, 0, -1)]
+        session_ids = [sid.decode() for sid in self._redis.zrange(index, 0, -1) if sid.decode() != keep]
+        if not session_ids:
+            return []
         pipe = self._redis.pipeline()
         for sid in session_ids:
             pipe.delete(SESSION_KEY.format(sid=sid))
-        pipe.delete(index)
+        pipe.zrem(index, *session_ids)
         results = pipe.execute()
-        return sum(1 for r in results[:-1] if r)
+        return [sid for sid, deleted in zip(session_ids, results[:-1], strict=True) if deleted]
 
     def _ttl(self, now: float, absolute_expires_at: float) -> int:
         return max(1, int(min(self.idle_seconds, absolute_expires_at - now)))
 
 
-EXTENSION_KEY = "estacionate.sessions"
-
-
 def current_sessions() -> SessionStore:
-    from flask import current_app
-
     return current_app.extensions[EXTENSION_KEY]

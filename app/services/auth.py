@@ -1,76 +1,101 @@
-"""Logging in and out, and resolving a bearer token to a principal.
+"""Logging in (password, then a second factor where required), sessions, and resolving tokens.
 
 Login answers the same 401 for an unknown e-mail and a wrong password, after the same argon2
-work, and audits both without the address.
+work; a locked account answers 429 ``account-locked`` before the password is even checked. Every
+outcome is audited, never with the address or a secret.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
 
 from app.extensions import db
 from app.models import User
 from app.problems import Problem
+from app.security import mfa_challenges, rbac
+from app.security.crypto import blind_index
+from app.security.lockout import current_guard
+from app.security.mfa_challenges import Challenge, current_challenges
 from app.security.passwords import current_passwords
 from app.security.rbac import Principal
 from app.security.sessions import current_sessions
 from app.security.tokens import InvalidToken, current_tokens
 from app.services import audit, users
+from app.services.sessions import open_session, revoke_sessions
 
 INVALID_CREDENTIALS = "Invalid e-mail or password."
+SESSION_ENDED = "The session has ended; log in again."
 
 
-@dataclass(frozen=True)
-class LoginResult:
-    access_token: str
-    expires_in: int
-    session_id: str
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "access_token": self.access_token,
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-            "session_id": self.session_id,
-        }
+def account_key(email: str) -> str:
+    """The lockout key of an address: its blind index, so Redis never holds the address."""
+    return blind_index("email", email).hex()
 
 
-def login(email: str, password: str, ip: str | None, user_agent: str | None) -> LoginResult:
+def login(email: str, password: str, ip: str | None, user_agent: str | None) -> dict[str, Any]:
+    """One of the three answers of ``POST /v1/auth/login`` (API.md)."""
+    guard = current_guard()
+    account = account_key(email)
     user = users.find_by_email(email)
-    ok = current_passwords().verify(user.password_hash if user else None, password)
-    if user is None or not ok or not user.is_active:
-        reason = "unknown_account" if user is None else ("inactive" if ok else "bad_password")
-        actor = audit.Actor("human", user.id if user else None, ip, user_agent)
-        audit.record(
-            "auth.login_failed",
-            actor,
-            entity_type="user",
-            entity_id=user.id if user else None,
-            details={"reason": reason},
+    actor = audit.Actor("human", user.id if user else None, ip, user_agent)
+    locked_for = guard.retry_after(account)
+    if locked_for is not None:
+        audit.record("auth.login_locked", actor, entity_type="user", entity_id=actor.id)
+        db.session.commit()
+        raise Problem(
+            "account-locked", "Too many failed attempts; try again later.", headers={"Retry-After": str(locked_for)}
         )
+    ok = current_passwords().verify(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active or user.banned_at is not None:
+        reason = (
+            "unknown_account"
+            if user is None
+            else "bad_password"
+            if not ok
+            else "banned"
+            if user.banned_at
+            else "inactive"
+        )
+        audit.record("auth.login_failed", actor, entity_type="user", entity_id=actor.id, details={"reason": reason})
+        if not ok:
+            lock = guard.record_failure(account)
+            if lock is not None:
+                audit.record(
+                    "auth.account_locked", actor, entity_type="user", entity_id=actor.id, details={"seconds": lock}
+                )
         db.session.commit()
         raise Problem("unauthenticated", INVALID_CREDENTIALS)
-    return _open_session(user, ip, user_agent)
+    guard.reset(account)
+    if user.mfa_enabled:
+        return _challenge(user, mfa_challenges.VERIFY, actor, "mfa_required")
+    if rbac.mfa_required(user):
+        return _challenge(user, mfa_challenges.ENROLL, actor, "mfa_enrollment_required")
+    return open_session(user, ip, user_agent).as_dict()
 
 
-def _open_session(user: User, ip: str | None, user_agent: str | None) -> LoginResult:
-    store = current_sessions()
-    session = store.create(str(user.id), ip, user_agent)
+def _challenge(user: User, purpose: str, actor: audit.Actor, flag: str) -> dict[str, Any]:
+    challenge = current_challenges().create(str(user.id), purpose)
+    ttl = current_challenges().ttl_seconds
+    token = current_tokens().issue(str(user.id), challenge.challenge_id, ttl, purpose=purpose)
+    audit.record("auth.password_accepted", actor, entity_type="user", entity_id=user.id, details={"next": purpose})
+    db.session.commit()
+    return {flag: True, "mfa_token": token, "expires_in": ttl}
+
+
+def resolve_challenge(token: str, purpose: str) -> tuple[User, Challenge]:
+    """The user and live challenge an ``mfa_token`` names; 401 if expired, used or forged."""
     try:
-        audit.record(
-            "auth.login",
-            audit.Actor("human", user.id, ip, user_agent),
-            entity_type="session",
-            entity_id=session.session_id,
-        )
-        db.session.commit()
-    except Exception:
-        store.revoke(session.session_id, str(user.id))
-        raise
-    ttl = int(session.absolute_expires_at - session.created_at)
-    token = current_tokens().issue(str(user.id), session.session_id, ttl)
-    return LoginResult(token, ttl, session.session_id)
+        claims = current_tokens().decode(token, purpose=purpose)
+    except InvalidToken as exc:
+        raise Problem("unauthenticated", "The mfa_token is invalid or expired; log in again.") from exc
+    challenge = current_challenges().get(claims.session_id, claims.user_id, purpose)
+    user = db.session.get(User, uuid.UUID(claims.user_id)) if challenge else None
+    if challenge is None or user is None or not user.is_active or user.banned_at is not None:
+        raise Problem("unauthenticated", "The mfa_token is invalid or expired; log in again.")
+    return user, challenge
 
 
 def logout(principal: Principal, actor: audit.Actor) -> None:
@@ -79,8 +104,32 @@ def logout(principal: Principal, actor: audit.Actor) -> None:
     db.session.commit()
 
 
+def logout_all(principal: Principal, actor: audit.Actor) -> None:
+    revoke_sessions(principal.user_id, actor, reason="logout_all")
+    db.session.commit()
+
+
+def change_password(principal: Principal, current: str, new: str, actor: audit.Actor) -> None:
+    user = db.session.get(User, principal.user_id)
+    assert user is not None
+    if not current_passwords().verify(user.password_hash, current):
+        current_guard().record_failure(account_key(user.email))  # guesses here count toward the lockout
+        audit.record("auth.password_change_failed", actor, entity_type="user", entity_id=user.id)
+        db.session.commit()
+        raise Problem(
+            "validation-error",
+            "The current password is not correct.",
+            errors=[{"pointer": "/current_password", "detail": "incorrect"}],
+        )
+    users.check_password_policy(new, pointer="/new_password")
+    db.session.execute(update(User).where(User.id == user.id).values(password_hash=current_passwords().hash(new)))
+    audit.record("auth.password_changed", actor, entity_type="user", entity_id=user.id)
+    revoke_sessions(user.id, actor, keep=principal.session_id, reason="password_changed")
+    db.session.commit()
+
+
 def authenticate(token: str) -> Principal:
-    """Principal for a bearer token whose session is live in Redis; 401 otherwise."""
+    """Principal for an access token whose session is live in Redis; 401 otherwise."""
     try:
         claims = current_tokens().decode(token)
         user_id = uuid.UUID(claims.user_id)
@@ -88,10 +137,10 @@ def authenticate(token: str) -> Principal:
         raise Problem("unauthenticated", "The access token is invalid or expired.") from exc
     session = current_sessions().touch(claims.session_id, claims.user_id)
     if session is None:
-        raise Problem("unauthenticated", "The session has ended; log in again.")
+        raise Problem("unauthenticated", SESSION_ENDED)
     user = db.session.get(User, user_id)
-    if user is None or not user.is_active:
-        raise Problem("unauthenticated", "The session has ended; log in again.")
+    if user is None or not user.is_active or user.banned_at is not None:
+        raise Problem("unauthenticated", SESSION_ENDED)
     return Principal(
         user_id=user.id, session_id=claims.session_id, platform_role=user.platform_role, roles=tuple(user.roles)
     )

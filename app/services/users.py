@@ -14,6 +14,7 @@ from app.problems import Problem
 from app.security.crypto import blind_index
 from app.security.passwords import current_passwords
 from app.services import audit
+from app.services.sessions import revoke_sessions
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -22,14 +23,18 @@ def find_by_email(email: str) -> User | None:
     return db.session.execute(select(User).where(User.email_bidx == blind_index("email", email))).scalar_one_or_none()
 
 
-def create_user(email: str, password: str, actor: audit.Actor, *, platform_role: str | None = None) -> User:
-    """Create a user; 409 ``conflict`` if the e-mail is taken. The caller's transaction is committed."""
+def check_password_policy(password: str, *, pointer: str = "/password") -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise Problem(
             "validation-error",
             f"The password must be at least {MIN_PASSWORD_LENGTH} characters.",
-            errors=[{"pointer": "/password", "detail": f"at least {MIN_PASSWORD_LENGTH} characters"}],
+            errors=[{"pointer": pointer, "detail": f"at least {MIN_PASSWORD_LENGTH} characters"}],
         )
+
+
+def create_user(email: str, password: str, actor: audit.Actor, *, platform_role: str | None = None) -> User:
+    """Create a user; 409 ``conflict`` if the e-mail is taken. The caller's transaction is committed."""
+    check_password_policy(password)
     user = User(
         email=email.strip(),
         email_bidx=blind_index("email", email),
@@ -61,3 +66,29 @@ def webhook_secret(user_id: uuid.UUID, actor: audit.Actor, *, rotate: bool = Fal
     secret = user.webhook_secret
     db.session.commit()
     return secret
+
+
+def ban(user_id: uuid.UUID, actor: audit.Actor, *, reason: str | None = None) -> User:
+    """Refuse the user's logins and end every session of theirs at once."""
+    if actor.id == user_id:
+        raise Problem("conflict", "You cannot ban yourself.")
+    user = db.session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise Problem("not-found", "No such user.")
+    if user.banned_at is None:
+        user.banned_at = db.func.now()
+        audit.record("user.banned", actor, entity_type="user", entity_id=user.id, details={"has_reason": bool(reason)})
+    revoke_sessions(user.id, actor, reason="banned")
+    db.session.commit()
+    return user
+
+
+def unban(user_id: uuid.UUID, actor: audit.Actor) -> User:
+    user = db.session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise Problem("not-found", "No such user.")
+    if user.banned_at is not None:
+        user.banned_at = None
+        audit.record("user.unbanned", actor, entity_type="user", entity_id=user.id)
+    db.session.commit()
+    return user

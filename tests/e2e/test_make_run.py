@@ -98,7 +98,8 @@ def test_make_run_brings_the_stack_up_and_the_readme_walkthrough_works(tmp_path)
         api = [x for x in lines if x.get("service") == "api" and x.get("job_id") == job["id"]]
         assert len(trace_ids) == 1 and api and {x["trace_id"] for x in api} == trace_ids
     finally:
-        os.kill(process.pid, signal.SIGTERM)  # what Ctrl-C does: children first, then the servers
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)  # what Ctrl-C does: children first, then the servers
         process.wait(timeout=90)
     assert process.returncode == 0, log.read_text()[-3000:]
     output = log.read_text()

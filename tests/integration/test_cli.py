@@ -12,14 +12,16 @@ def flask(stack, *args):
     )
 
 
-def test_create_admin_makes_a_platform_admin_who_can_log_in(stack):
+def test_create_admin_makes_a_platform_admin_who_must_enroll_mfa(stack):
     email = f"admin-{uuid.uuid4().hex[:8]}@example.test"
     result = flask(stack, "create-admin", "--email", email, "--password", "a-long-admin-password")
     assert result.returncode == 0, result.stderr
     user_id = result.stdout.strip().split()[-1]
     assert stack.sql("SELECT platform_role FROM users WHERE id = %s", (user_id,)) == [("platform_admin",)]
-    headers = stack.login({"email": email, "password": "a-long-admin-password"})
-    assert stack.client().get("/v1/me", headers=headers).get_json()["roles"] == ["platform_admin"]
+    login = stack.client().post("/v1/auth/login", json={"email": email, "password": "a-long-admin-password"})
+    assert login.status_code == 200
+    assert login.get_json()["mfa_enrollment_required"] is True
+    assert "access_token" not in login.get_json()
     assert stack.sql("SELECT 1 FROM audit_logs WHERE action = 'user.created' AND entity_id = %s", (user_id,))
 
 

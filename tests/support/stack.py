@@ -156,19 +156,51 @@ class Stack:
 
     # --- people -----------------------------------------------------------------------
 
-    def create_user(self, *, role: str | None = None, password: str = "correct-horse-battery") -> dict[str, str]:
+    def create_user(
+        self, *, role: str | None = None, password: str = "correct-horse-battery", enroll_mfa: bool | None = None
+    ) -> dict[str, Any]:
+        """A user; staff roles get TOTP enrolled unless ``enroll_mfa=False`` (the secret is kept in the dict)."""
+        from app.extensions import db
+        from app.models import User
+        from app.security import rbac, totp
         from app.services import audit, users
 
         email = f"user-{uuid.uuid4().hex[:12]}@Example.test"
         with self.context():
             user = users.create_user(email, password, audit.Actor.system(), platform_role=role)
-            user_id = str(user.id)
-        return {"id": user_id, "email": email, "password": password}
+            record: dict[str, Any] = {"id": str(user.id), "email": email, "password": password}
+            if enroll_mfa or (enroll_mfa is None and rbac.mfa_required(user)):
+                secret = totp.new_secret()
+                db.session.get(User, user.id).mfa_secret = secret
+                db.session.get(User, user.id).mfa_enabled = True
+                db.session.commit()
+                record["totp_secret"] = secret
+        return record
 
-    def login(self, user: dict[str, str]) -> dict[str, str]:
+    def totp_code(self, user: dict[str, Any]) -> str:
+        """A code for the user's next unused time step (a step is accepted once; drift is one step)."""
+        import pyotp
+
+        from app.security import totp
+
+        while True:
+            step = max(totp.current_step() - 1, user.get("last_step", -1) + 1)
+            if step <= totp.current_step() + 1:
+                user["last_step"] = step
+                return pyotp.TOTP(user["totp_secret"]).generate_otp(step)
+            time.sleep(1)
+
+    def login(self, user: dict[str, Any]) -> dict[str, str]:
         response = self.client().post("/v1/auth/login", json={"email": user["email"], "password": user["password"]})
         assert response.status_code == 200, response.get_json()
-        return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+        body = response.get_json()
+        if body.get("mfa_required"):
+            response = self.client().post(
+                "/v1/auth/mfa/verify", json={"mfa_token": body["mfa_token"], "code": self.totp_code(user)}
+            )
+            assert response.status_code == 200, response.get_json()
+            body = response.get_json()
+        return {"Authorization": f"Bearer {body['access_token']}"}
 
     # --- processes ----------------------------------------------------------------------
 

@@ -1,0 +1,55 @@
+"""``/v1/admin``: platform administration (bans so far)."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, Field
+
+from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
+from app.api.schemas import PROBLEM_RESPONSES, ProblemDocument, StrictModel
+from app.domain.timefmt import rfc3339
+from app.models import User
+from app.security import rbac
+from app.services import users
+
+bp = APIBlueprint("admin", __name__, url_prefix="/v1/admin", abp_tags=[Tag(name="admin")], abp_security=BEARER_SECURITY)
+
+
+class UserPath(BaseModel):
+    user_id: uuid.UUID
+
+
+class BanRequest(StrictModel):
+    reason: str | None = Field(default=None, max_length=500, description="Kept out of logs and the audit trail.")
+
+
+class BanState(BaseModel):
+    id: str
+    banned: bool
+    banned_at: str | None
+
+
+def _state(user: User) -> dict[str, object]:
+    return {"id": str(user.id), "banned": user.banned_at is not None, "banned_at": rfc3339(user.banned_at)}
+
+
+ERRORS = {**PROBLEM_RESPONSES, 403: ProblemDocument, 404: ProblemDocument, 409: ProblemDocument}
+
+
+@bp.post("/users/<user_id>/ban", responses={200: BanState, **ERRORS})
+@login_required
+def ban(path: UserPath, body: BanRequest) -> dict[str, object]:
+    """Ban a user: every session of theirs ends at once and login is refused (platform_admin)."""
+    rbac.require_platform_admin(current_principal())
+    user = users.ban(path.user_id, request_actor(), reason=body.reason)
+    return _state(user)
+
+
+@bp.post("/users/<user_id>/unban", responses={200: BanState, **ERRORS})
+@login_required
+def unban(path: UserPath) -> dict[str, object]:
+    """Lift a ban: the user may log in again (platform_admin)."""
+    rbac.require_platform_admin(current_principal())
+    return _state(users.unban(path.user_id, request_actor()))

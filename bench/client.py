@@ -1,0 +1,158 @@
+"""The load generator: an HTTP client for the API and a closed-loop concurrent runner.
+
+Closed loop: ``concurrency`` threads each carry one operation at a time (submit, then await the
+outcome) until ``total`` operations have been taken. The figure is completed operations divided by
+the wall time from the common start to the last completion; latencies are per operation.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+#: Statuses after which a job never changes again.
+TERMINAL = frozenset({"succeeded", "failed"})
+
+
+class OperationError(RuntimeError):
+    """One measured operation went wrong (counted, reported, never retried silently)."""
+
+
+@dataclass
+class Measurement:
+    total: int
+    concurrency: int
+    elapsed_s: float
+    latencies_s: list[float]
+    results: list[Any]
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def completed(self) -> int:
+        return len(self.latencies_s)
+
+    @property
+    def per_second(self) -> float:
+        return self.completed / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def percentile_ms(self, p: float) -> float | None:
+        """Nearest-rank percentile of the operation latencies, in milliseconds."""
+        if not self.latencies_s:
+            return None
+        ordered = sorted(self.latencies_s)
+        rank = max(1, math.ceil(p / 100 * len(ordered)))
+        return round(ordered[rank - 1] * 1000, 2)
+
+    def latency_summary(self) -> dict[str, float | None]:
+        return {"p50": self.percentile_ms(50), "p90": self.percentile_ms(90), "p99": self.percentile_ms(99)}
+
+
+def closed_loop(total: int, concurrency: int, operation: Callable[[int], Any]) -> Measurement:
+    """Run ``operation(i)`` for i in range(total) on ``concurrency`` threads, one at a time each."""
+    indexes = iter(range(total))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    results: list[Any] = [None] * total
+    errors: list[str] = []
+    start = threading.Barrier(concurrency + 1)
+
+    def next_index() -> int | None:
+        with lock:
+            return next(indexes, None)
+
+    def loop() -> None:
+        start.wait()
+        while (index := next_index()) is not None:
+            began = time.perf_counter()
+            try:
+                results[index] = operation(index)
+            except Exception as exc:
+                with lock:
+                    errors.append(f"#{index}: {exc!r}"[:500])
+                continue
+            elapsed = time.perf_counter() - began
+            with lock:
+                latencies.append(elapsed)
+
+    threads = [threading.Thread(target=loop, name=f"bench-client-{n}", daemon=True) for n in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return Measurement(total, concurrency, time.perf_counter() - began, latencies, results, errors)
+
+
+class Api:
+    """The HTTP API as a client sees it: one keep-alive connection per client thread."""
+
+    def __init__(self, base_url: str, token: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        #: Answers 429/503 that were retried after their Retry-After (nothing had been done).
+        self.retried = 0
+
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0))
+            if self.token:
+                session.headers["Authorization"] = f"Bearer {self.token}"
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+
+    def request(
+        self, method: str, path: str, *, expect: int, timeout: float = 30.0, attempts: int = 5, **kwargs: Any
+    ) -> requests.Response:
+        """One request; 429 and 503 (nothing was done) are retried after their Retry-After."""
+        for _ in range(attempts):
+            response = self.session().request(method, self.base_url + path, timeout=(5, timeout), **kwargs)
+            if response.status_code in (429, 503):
+                with self._lock:
+                    self.retried += 1
+                time.sleep(min(5.0, float(response.headers.get("Retry-After") or 1)))
+                continue
+            if response.status_code != expect:
+                raise OperationError(f"{method} {path} -> {response.status_code}: {response.text[:300]}")
+            return response
+        raise OperationError(f"{method} {path} still {response.status_code} after {attempts} attempts")
+
+    def login(self, email: str, password: str) -> str:
+        response = self.request("POST", "/v1/auth/login", expect=200, json={"email": email, "password": password})
+        self.token = str(response.json()["access_token"])
+        return self.token
+
+    def submit_and_await(
+        self, path: str, body: dict[str, Any], *, headers: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """POST a job, then long-poll its status URL until it is terminal; the final job document."""
+        accepted = self.request("POST", path, expect=202, json=body, headers=headers).json()
+        status_url = accepted["status_url"]
+        deadline = time.monotonic() + timeout
+        while True:
+            wait = max(1, min(30, math.ceil(deadline - time.monotonic())))
+            document = self.request("GET", f"{status_url}?wait={wait}", expect=200, timeout=wait + 15).json()
+            if document["status"] in TERMINAL:
+                return document
+            if time.monotonic() >= deadline:
+                raise OperationError(f"job {document['id']} still {document['status']} after {timeout:.0f}s")

@@ -27,10 +27,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def readme_walkthrough() -> str:
+def readme_block(name: str) -> str:
     text = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- walkthrough:start -->\s*```bash\n(.*?)```\s*<!-- walkthrough:end -->", text, re.S)
-    assert block, "README.md lost its walk-through block"
+    block = re.search(rf"<!-- {name}:start -->\s*```bash\n(.*?)```\s*<!-- {name}:end -->", text, re.S)
+    assert block, f"README.md lost its {name} block"
     return block.group(1)
 
 
@@ -49,7 +49,7 @@ def wait_http(url: str, timeout: float, process: subprocess.Popen, log: Path) ->
     raise AssertionError(f"{url} never answered:\n{log.read_text()[-4000:]}")
 
 
-def test_make_run_brings_the_stack_up_and_the_readme_walkthrough_works(tmp_path):
+def test_make_run_brings_the_stack_up_and_the_readme_walkthrough_works(tmp_path, oathtool):
     api_port, pg_port, redis_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "APP_ENV"}}
     for key in ("SECRET_KEY", "ENCRYPTION_KEYS", "BLIND_INDEX_KEY"):
@@ -74,7 +74,7 @@ def test_make_run_brings_the_stack_up_and_the_readme_walkthrough_works(tmp_path)
         assert (tmp_path / "data" / "dev-keys.env").exists()
 
         walk = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", readme_walkthrough()],
+            ["bash", "-euo", "pipefail", "-c", readme_block("walkthrough")],
             env={**env, "BASE": base},
             capture_output=True,
             text=True,
@@ -97,6 +97,19 @@ def test_make_run_brings_the_stack_up_and_the_readme_walkthrough_works(tmp_path)
         trace_ids = {x["trace_id"] for x in worker}
         api = [x for x in lines if x.get("service") == "api" and x.get("job_id") == job["id"]]
         assert len(trace_ids) == 1 and api and {x["trace_id"] for x in api} == trace_ids
+
+        # The README's MFA enrollment of the demo admin works as written.
+        json_helper = readme_block("walkthrough").split("\n# 1.")[0]
+        enroll = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", json_helper + "\n" + readme_block("mfa")],
+            env={**env, "BASE": base},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert enroll.returncode == 0, enroll.stderr
+        confirmed = json.loads(enroll.stdout)
+        assert len(confirmed["recovery_codes"]) == 10 and confirmed["access_token"]
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGTERM)  # what Ctrl-C does: children first, then the servers

@@ -102,3 +102,25 @@ def test_a_failed_login_for_an_unknown_email_is_audited_anonymously(stack):
     rows = stack.sql("SELECT actor_id, metadata::text FROM audit_logs WHERE action = 'auth.login_failed'")
     assert any(actor is None and "unknown_account" in meta for actor, meta in rows)
     assert not stack.sql("SELECT 1 FROM audit_logs WHERE metadata::text ILIKE %s", (f"%{email}%",))
+
+
+def test_an_unknown_email_costs_the_same_password_hash_as_a_wrong_password(stack, user):
+    """Timing must not reveal who has an account: the unknown address is checked against a dummy hash.
+
+    Interleaved medians: without the dummy hash the unknown address would answer in a fraction of
+    the time (no argon2 work at all), far below the 0.6 bound.
+    """
+    import statistics
+    import time as clock
+
+    def timed(email):
+        started = clock.perf_counter()
+        assert stack.client().post("/v1/auth/login", json={"email": email, "password": "wrong-pw"}).status_code
+        return clock.perf_counter() - started
+
+    wrong, unknown = [], []
+    for i in range(12):
+        other = stack.create_user()  # fresh accounts: no lockout kicks in
+        wrong.append(timed(other["email"]))
+        unknown.append(timed(f"nobody-{i}-{other['email']}"))
+    assert statistics.median(unknown) >= 0.6 * statistics.median(wrong)

@@ -22,6 +22,7 @@ from typing import Any
 import redis
 from celery import Celery
 
+from app.jobs.broker import delivery_settings
 from bench.client import Measurement, OperationError, closed_loop
 
 QUEUE = "bench.noop"
@@ -41,25 +42,8 @@ def _reply_client(url: str) -> redis.Redis:
 
 def create_celery(broker_url: str, *, pool_limit: int | None = None) -> Celery:
     app = Celery("bench_noop")
-    app.conf.update(
-        broker_url=broker_url,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 2 * 3600, "socket_timeout": 5, "socket_connect_timeout": 5},
-        task_default_queue=QUEUE,
-        task_ignore_result=True,
-        result_backend=None,
-        task_serializer="json",
-        accept_content=["json"],
-        task_acks_late=True,
-        task_reject_on_worker_lost=False,
-        worker_prefetch_multiplier=1,
-        worker_send_task_events=False,
-        task_send_sent_event=False,
-        task_soft_time_limit=60,
-        task_time_limit=90,
-        timezone="UTC",
-        enable_utc=True,
-    )
+    # Exactly the application's delivery settings, on a queue of its own.
+    app.conf.update({**delivery_settings(broker_url, 2 * 3600), "task_default_queue": QUEUE})
     if pool_limit is not None:
         app.conf.broker_pool_limit = pool_limit
 

@@ -27,6 +27,35 @@ QUEUE = "estacionate"
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
+def delivery_settings(broker_url: str, visibility_timeout: int) -> dict[str, Any]:
+    """How messages travel (DESIGN.md "Celery settings"); the benchmark's raw-Celery baseline uses it too."""
+    return {
+        "broker_url": broker_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            "visibility_timeout": visibility_timeout,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 5,
+        },
+        "task_default_queue": QUEUE,
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        # A killed worker's job is recovered by the relay (lease expiry), not by redelivery loops.
+        "task_reject_on_worker_lost": False,
+        "worker_prefetch_multiplier": 1,
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
+        "task_soft_time_limit": 60,
+        "task_time_limit": 90,
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+
+
 def celery_init_app(app: Flask, settings: Settings) -> Celery:
     class FlaskTask(Task):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -35,31 +64,9 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
 
     celery = Celery(app.name, task_cls=FlaskTask)
     celery.conf.update(
-        broker_url=settings.broker_url,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "visibility_timeout": settings.celery_visibility_timeout_seconds,
-            "socket_timeout": 5,
-            "socket_connect_timeout": 5,
-        },
-        task_default_queue=QUEUE,
-        task_ignore_result=True,
-        result_backend=None,
-        task_serializer="json",
-        accept_content=["json"],
-        result_accept_content=["json"],
-        task_acks_late=True,
-        # A killed worker's job is recovered by the relay (lease expiry), not by redelivery loops.
-        task_reject_on_worker_lost=False,
-        worker_prefetch_multiplier=1,
+        **delivery_settings(settings.broker_url, settings.celery_visibility_timeout_seconds),
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
-        worker_send_task_events=False,
-        task_send_sent_event=False,
-        task_soft_time_limit=60,
-        task_time_limit=90,
-        timezone="UTC",
-        enable_utc=True,
         beat_schedule={
             "jobs.relay": {
                 "task": "jobs.relay",

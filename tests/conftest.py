@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -152,3 +153,11 @@ def user(stack: Stack) -> dict[str, str]:
 @pytest.fixture
 def auth(stack: Stack, user: dict[str, str]) -> dict[str, str]:
     return stack.login(user)
+
+
+@pytest.fixture(scope="session")
+def world(stack: Stack) -> Any:
+    """Two organizations built through the API (tests/support/world.py); tests must not change it."""
+    from tests.support.world import build_world
+
+    return build_world(stack)

@@ -22,7 +22,13 @@ settings = Settings.from_env()
 app_logging.configure(SERVICE, settings.log_level)
 flask_app = create_app(settings)
 celery = flask_app.extensions["celery"]
-celery.conf.include = ["workers.tasks.system", "workers.tasks.jobs", "workers.tasks.webhooks", "workers.tasks.keys"]
+celery.conf.include = [
+    "workers.tasks.system",
+    "workers.tasks.jobs",
+    "workers.tasks.webhooks",
+    "workers.tasks.keys",
+    "workers.tasks.availability",
+]
 
 
 @signals.setup_logging.connect

@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from flask_openapi3 import OpenAPI
 
-from app.api import admin, auth, errors, jobs, me, ops, system
+from app.api import admin, auth, availability, buildings, errors, jobs, me, ops, organizations, residents, system
 
-RESOURCE_BLUEPRINTS = (auth.bp, me.bp, jobs.bp, system.bp, admin.bp)
+RESOURCE_BLUEPRINTS = (
+    auth.bp,
+    residents.bp,
+    me.bp,
+    jobs.bp,
+    system.bp,
+    admin.bp,
+    organizations.bp,
+    buildings.bp,
+    availability.bp,
+)
 
 
 def init_app(app: OpenAPI) -> None:

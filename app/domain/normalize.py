@@ -1,9 +1,14 @@
-"""Normalizers for identity values, applied before blind indexing and validation.
+"""Normalizers for identity values, applied before blind indexing.
 
-Pure functions only; each later identity kind (RUT, phone, plate) gets one here.
+Pure functions only. RUT and phone normalizers validate too (``identity.InvalidIdentity``).
 """
 
 from __future__ import annotations
+
+from app.domain.identity import normalize_phone, normalize_rut
+
+rut = normalize_rut
+phone = normalize_phone
 
 
 def email(value: str) -> str:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
+from celery.schedules import crontab
 from flask import Flask, current_app
 
 from app.observability import trace
@@ -73,6 +74,12 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
                 "schedule": timedelta(seconds=settings.relay_interval_seconds),
                 # A relay message that waited longer than one interval is stale: drop it.
                 "options": {"expires": max(1.0, settings.relay_interval_seconds * 2)},
+            },
+            "availability.generate_daily": {
+                "task": "availability.generate_daily",
+                # Daily; 06:00 UTC is the small hours in Chile, the first market.
+                "schedule": crontab(hour=6, minute=0),
+                "options": {"expires": 3600},
             },
             "jobs.purge_idempotency_keys": {
                 "task": "jobs.purge_idempotency_keys",

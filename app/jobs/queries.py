@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 import uuid
-from datetime import datetime
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 
 from app.events import current_bus
 from app.extensions import db
@@ -18,6 +15,7 @@ from app.models import Job, JobStatus
 from app.problems import Problem
 from app.runtime import current_redis
 from app.security.rbac import Principal, can_view_job
+from app.services.pagination import paginate
 
 #: While waiting, Postgres is re-read at least this often even if no event arrives.
 RECHECK_SECONDS = 5.0
@@ -49,22 +47,6 @@ def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -
         subscription.close()
 
 
-def encode_cursor(created_at: datetime, job_id: uuid.UUID) -> str:
-    raw = f"{created_at.isoformat()}|{job_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, ident = raw.split("|", 1)
-        return datetime.fromisoformat(stamp), uuid.UUID(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise Problem(
-            "validation-error", "The cursor is not valid.", errors=[{"pointer": "/cursor", "detail": "invalid cursor"}]
-        ) from exc
-
-
 def list_jobs(
     principal: Principal, *, job_type: str | None, status: str | None, limit: int, cursor: str | None
 ) -> tuple[list[Job], str | None]:
@@ -73,12 +55,7 @@ def list_jobs(
         query = query.where(Job.type == job_type)
     if status:
         query = query.where(Job.status == status)
-    if cursor:
-        created_at, ident = decode_cursor(cursor)
-        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, ident))
-    rows = list(db.session.execute(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)).scalars())
-    next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return paginate(query, [Job.created_at, Job.id], limit=limit, cursor=cursor, descending=True)
 
 
 def metrics_snapshot() -> tuple[dict[tuple[str, str], int], dict[str, int]]:

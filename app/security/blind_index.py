@@ -16,6 +16,8 @@ from app.domain import normalize
 NORMALIZERS: dict[str, Callable[[str], str]] = {
     "email": normalize.email,
     "recovery_code": normalize.recovery_code,
+    "rut": normalize.rut,
+    "phone": normalize.phone,
 }
 
 

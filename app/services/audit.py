@@ -51,3 +51,10 @@ def record(
     )
     db.session.add(row)
     return row
+
+
+def record_support_read(principal: Any, actor: Actor, entity_type: str, entity_id: Any) -> None:
+    """Support staff may read tenant data everywhere, and every such read leaves a trace."""
+    if getattr(principal, "is_support", False):
+        record("support.read", actor, entity_type=entity_type, entity_id=entity_id)
+        db.session.commit()

@@ -10,17 +10,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from app.extensions import db
-from app.models import User
+from app.models import Membership, Resident, User, membership_buildings
 from app.problems import Problem
 from app.security import mfa_challenges, rbac
 from app.security.crypto import blind_index
 from app.security.lockout import current_guard
 from app.security.mfa_challenges import Challenge, current_challenges
 from app.security.passwords import current_passwords
-from app.security.rbac import Principal
+from app.security.rbac import MembershipScope, Principal
 from app.security.sessions import current_sessions
 from app.security.tokens import InvalidToken, current_tokens
 from app.services import audit, users
@@ -71,7 +71,7 @@ def login(email: str, password: str, ip: str | None, user_agent: str | None) -> 
     guard.reset(account)
     if user.mfa_enabled:
         return _challenge(user, mfa_challenges.VERIFY, actor, "mfa_required")
-    if rbac.mfa_required(user):
+    if rbac.mfa_required(user, has_membership=bool(membership_scopes(user.id))):
         return _challenge(user, mfa_challenges.ENROLL, actor, "mfa_enrollment_required")
     return open_session(user, ip, user_agent).as_dict()
 
@@ -141,6 +141,30 @@ def authenticate(token: str) -> Principal:
     user = db.session.get(User, user_id)
     if user is None or not user.is_active or user.banned_at is not None:
         raise Problem("unauthenticated", SESSION_ENDED)
+    memberships = membership_scopes(user.id)
+    resident = db.session.execute(select(Resident.id, Resident.building_id).where(Resident.user_id == user.id)).first()
     return Principal(
-        user_id=user.id, session_id=claims.session_id, platform_role=user.platform_role, roles=tuple(user.roles)
+        user_id=user.id,
+        session_id=claims.session_id,
+        platform_role=user.platform_role,
+        roles=tuple(user.roles) + tuple(sorted({m.role for m in memberships})),
+        memberships=memberships,
+        resident_id=resident.id if resident else None,
+        resident_building_id=resident.building_id if resident else None,
     )
+
+
+def membership_scopes(user_id: uuid.UUID) -> tuple[MembershipScope, ...]:
+    """The user's memberships with their building lists, in one query."""
+    rows = db.session.execute(
+        select(
+            Membership.id,
+            Membership.organization_id,
+            Membership.role,
+            func.array_remove(func.array_agg(membership_buildings.c.building_id), None),
+        )
+        .outerjoin(membership_buildings, membership_buildings.c.membership_id == Membership.id)
+        .where(Membership.user_id == user_id)
+        .group_by(Membership.id)
+    ).all()
+    return tuple(MembershipScope(r[0], r[1], r[2], frozenset(r[3] or ())) for r in rows)

@@ -21,7 +21,7 @@ from app.security.crypto import blind_index
 from app.security.mfa_challenges import current_challenges
 from app.security.passwords import current_passwords
 from app.services import audit
-from app.services.auth import resolve_challenge
+from app.services.auth import membership_scopes, resolve_challenge
 from app.services.sessions import LoginResult, open_session, revoke_sessions
 
 
@@ -148,7 +148,7 @@ def verify_login(
 def disable(user_id: uuid.UUID, session_id: str, password: str, code: str, actor: audit.Actor) -> None:
     user = db.session.get(User, user_id, with_for_update=True)
     assert user is not None
-    if rbac.mfa_required(user):
+    if rbac.mfa_required(user, has_membership=bool(membership_scopes(user.id))):
         db.session.rollback()
         raise Problem("forbidden", "Your role requires MFA; it cannot be disabled.")
     if not user.mfa_enabled or not user.mfa_secret:

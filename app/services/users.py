@@ -32,8 +32,10 @@ def check_password_policy(password: str, *, pointer: str = "/password") -> None:
         )
 
 
-def create_user(email: str, password: str, actor: audit.Actor, *, platform_role: str | None = None) -> User:
-    """Create a user; 409 ``conflict`` if the e-mail is taken. The caller's transaction is committed."""
+def create_user(
+    email: str, password: str, actor: audit.Actor, *, platform_role: str | None = None, commit: bool = True
+) -> User:
+    """Create a user; 409 ``conflict`` if the e-mail is taken. Commits unless ``commit=False``."""
     check_password_policy(password)
     user = User(
         email=email.strip(),
@@ -48,7 +50,8 @@ def create_user(email: str, password: str, actor: audit.Actor, *, platform_role:
         db.session.rollback()
         raise Problem("conflict", "An account with this e-mail already exists.") from exc
     audit.record("user.created", actor, entity_type="user", entity_id=user.id, details={"platform_role": platform_role})
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return user
 
 

@@ -169,7 +169,7 @@ class Stack:
         with self.context():
             user = users.create_user(email, password, audit.Actor.system(), platform_role=role)
             record: dict[str, Any] = {"id": str(user.id), "email": email, "password": password}
-            if enroll_mfa or (enroll_mfa is None and rbac.mfa_required(user)):
+            if enroll_mfa or (enroll_mfa is None and rbac.mfa_required(user)):  # memberships come later
                 secret = totp.new_secret()
                 db.session.get(User, user.id).mfa_secret = secret
                 db.session.get(User, user.id).mfa_enabled = True

@@ -1,0 +1,16 @@
+"""Query models shared by every list endpoint (API.md: ``limit`` default 50, max 200, ``cursor``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+
+class PageQuery(BaseModel):
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(default=None, max_length=512)
+
+
+def page(items: list[dict[str, object]], next_cursor: str | None) -> dict[str, object]:
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,97 @@
+"""Residents: self sign-up (``POST /v1/auth/register``) and verification by the building's staff."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import request
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, Field
+
+from app.api.context import BEARER_SECURITY, client_ip, current_principal, login_required, request_actor
+from app.api.schemas import PROBLEM_RESPONSES, ProblemDocument, StrictModel
+from app.domain.timefmt import rfc3339
+from app.models import Resident
+from app.security.rate_limits import limit_class
+from app.services import residents
+from app.services.audit import Actor
+
+bp = APIBlueprint("residents", __name__, url_prefix="/v1", abp_tags=[Tag(name="residents")])
+ERRORS = {**PROBLEM_RESPONSES, 403: ProblemDocument, 404: ProblemDocument, 409: ProblemDocument, 429: ProblemDocument}
+
+
+class RegisterRequest(StrictModel):
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    password: str = Field(min_length=1, max_length=1024, description="At least 10 characters.")
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    rut: str = Field(min_length=2, max_length=16, examples=["12.345.678-5"])
+    phone: str | None = Field(default=None, max_length=32, examples=["+56912345678"])
+    building_id: uuid.UUID
+    unit_number: str = Field(min_length=1, max_length=32)
+
+
+class Registered(BaseModel):
+    id: str
+    status: str
+
+
+class ResidentPath(BaseModel):
+    resident_id: uuid.UUID
+
+
+class ResidentDocument(BaseModel):
+    id: str
+    user_id: str
+    email: str
+    building_id: str
+    unit_id: str
+    unit_number: str
+    first_name: str
+    last_name: str
+    rut: str
+    phone: str | None
+    status: str
+    verified_at: str | None
+    created_at: str
+
+
+class ResidentPage(BaseModel):
+    items: list[ResidentDocument]
+    next_cursor: str | None
+
+
+def resident_document(resident: Resident, unit_number: str, email: str) -> dict[str, object]:
+    return {
+        "id": str(resident.id),
+        "user_id": str(resident.user_id),
+        "email": email,
+        "building_id": str(resident.building_id),
+        "unit_id": str(resident.unit_id),
+        "unit_number": unit_number,
+        "first_name": resident.first_name,
+        "last_name": resident.last_name,
+        "rut": resident.rut,
+        "phone": resident.phone,
+        "status": str(resident.status),
+        "verified_at": rfc3339(resident.verified_at),
+        "created_at": rfc3339(resident.created_at),
+    }
+
+
+@bp.post("/auth/register", responses={201: Registered, **ERRORS})
+@limit_class("register")
+def register(body: RegisterRequest) -> tuple[dict[str, object], int]:
+    """Resident self sign-up: an unverified resident of one unit, who can log in but not book yet."""
+    resident = residents.register(
+        residents.Registration(**body.model_dump()),
+        Actor("human", None, client_ip(), request.headers.get("User-Agent")),
+    )
+    return {"id": str(resident.id), "status": "pending_verification"}, 201
+
+
+@bp.post("/residents/<resident_id>/verify", responses={200: ResidentDocument, **ERRORS}, security=BEARER_SECURITY)
+@login_required
+def verify(path: ResidentPath) -> dict[str, object]:
+    """Verify a resident of your building (org_admin, building_admin); they may book from now on."""
+    return resident_document(*residents.verify(current_principal(), path.resident_id, request_actor()))

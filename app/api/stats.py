@@ -1,0 +1,46 @@
+"""The stats query window and answer shape, shared by building and organization stats."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.problems import Problem
+
+DEFAULT_WINDOW_DAYS = 30
+
+
+class StatsQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: datetime | date | None = Field(
+        default=None, alias="from", description="Start (inclusive); default 30 days ago."
+    )
+    to: datetime | date | None = Field(default=None, description="End (exclusive); default now.")
+
+
+class StatsResponse(BaseModel):
+    bookings_by_status: dict[str, int]
+    revenue_clp: int
+    commission_clp: int
+    occupancy: float
+    offered_hours: float
+    booked_hours: float
+    buildings: list[dict[str, object]] | None = None
+
+
+def _instant(value: datetime | date) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.combine(value, time.min, tzinfo=UTC)
+
+
+def stats_window(query: StatsQuery) -> tuple[datetime, datetime]:
+    end = _instant(query.to) if query.to else datetime.now(UTC)
+    start = _instant(query.from_) if query.from_ else end - timedelta(days=DEFAULT_WINDOW_DAYS)
+    if end <= start:
+        raise Problem(
+            "validation-error", "'to' must be after 'from'.", errors=[{"pointer": "/to", "detail": "after from"}]
+        )
+    return start, end

@@ -1,0 +1,186 @@
+"""A building's units, visitor spots and availability blocks (manual ones; generation is a job)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import AvailabilityBlock, BlockStatus, Building, Unit, VisitorSpot
+from app.problems import Problem
+from app.security import rbac
+from app.security.rbac import Principal
+from app.services import audit
+from app.services.organizations import get_building, unique_violation
+from app.services.pagination import paginate
+
+
+def _insert(row: Any, conflict: str) -> None:
+    db.session.add(row)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        if unique_violation(exc):
+            raise Problem("conflict", conflict) from exc
+        raise
+
+
+def create_unit(
+    principal: Principal, building_id: uuid.UUID, unit_number: str, floor: int | None, actor: audit.Actor
+) -> Unit:
+    building = get_building(principal, building_id, rbac.MANAGE)
+    unit = Unit(building_id=building.id, unit_number=unit_number.strip(), floor=floor)
+    _insert(unit, "This building already has a unit with that number.")
+    audit.record(
+        "unit.created", actor, entity_type="unit", entity_id=unit.id, details={"building_id": str(building_id)}
+    )
+    db.session.commit()
+    return unit
+
+
+def list_units(
+    principal: Principal, building_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> tuple[list[Unit], str | None]:
+    get_building(principal, building_id, rbac.VIEW)
+    query = select(Unit).where(Unit.building_id == building_id)
+    return paginate(query, [Unit.unit_number, Unit.id], limit=limit, cursor=cursor)
+
+
+def create_spot(
+    principal: Principal, building_id: uuid.UUID, spot_number: str, description: str | None, actor: audit.Actor
+) -> VisitorSpot:
+    building = get_building(principal, building_id, rbac.MANAGE)
+    spot = VisitorSpot(building_id=building.id, spot_number=spot_number.strip(), description=description)
+    _insert(spot, "This building already has a spot with that number.")
+    audit.record(
+        "spot.created", actor, entity_type="spot", entity_id=spot.id, details={"building_id": str(building_id)}
+    )
+    db.session.commit()
+    return spot
+
+
+def list_spots(
+    principal: Principal, building_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> tuple[list[VisitorSpot], str | None]:
+    get_building(principal, building_id, rbac.VIEW)
+    query = select(VisitorSpot).where(VisitorSpot.building_id == building_id)
+    return paginate(query, [VisitorSpot.spot_number, VisitorSpot.id], limit=limit, cursor=cursor)
+
+
+def _spot_in_scope(principal: Principal, spot_id: uuid.UUID, capability: str) -> tuple[VisitorSpot, Building]:
+    spot = db.session.get(VisitorSpot, spot_id)
+    building = db.session.get(Building, spot.building_id) if spot else None
+    if spot is None or building is None or not rbac.building_capabilities(principal, building):
+        raise Problem("not-found", "No such spot.")
+    rbac.require_building(principal, building, capability)
+    return spot, building
+
+
+def create_block(
+    principal: Principal,
+    spot_id: uuid.UUID,
+    *,
+    start: datetime,
+    end: datetime,
+    duration: str,
+    base_price_clp: int,
+    actor: audit.Actor,
+) -> AvailabilityBlock:
+    spot, building = _spot_in_scope(principal, spot_id, rbac.MANAGE)
+    if end <= start:
+        raise Problem(
+            "validation-error", "end must be after start.", errors=[{"pointer": "/end", "detail": "after start"}]
+        )
+    now = db.session.execute(select(func.now())).scalar_one()
+    if start <= now:
+        raise Problem(
+            "validation-error",
+            "A block must start in the future.",
+            errors=[{"pointer": "/start", "detail": "in the past"}],
+        )
+    block = AvailabilityBlock(
+        spot_id=spot.id,
+        building_id=building.id,
+        start_at=start,
+        end_at=end,
+        duration=duration,
+        base_price_clp=base_price_clp,
+        price_clp=base_price_clp,
+        status=BlockStatus.AVAILABLE,
+    )
+    _insert(block, "The block overlaps another block of this spot.")
+    audit.record("block.created", actor, entity_type="availability_block", entity_id=block.id)
+    db.session.commit()
+    return block
+
+
+def set_block_status(
+    principal: Principal, block_id: uuid.UUID, *, target: BlockStatus, actor: audit.Actor
+) -> AvailabilityBlock:
+    """Staff block or unblock by hand: ``available <-> blocked`` with a compare-and-swap."""
+    block = db.session.get(AvailabilityBlock, block_id)
+    building = db.session.get(Building, block.building_id) if block else None
+    if block is None or building is None or not rbac.building_capabilities(principal, building):
+        raise Problem("not-found", "No such availability block.")
+    rbac.require_building(principal, building, rbac.MANAGE)
+    source = BlockStatus.BLOCKED if target == BlockStatus.AVAILABLE else BlockStatus.AVAILABLE
+    if block.status == target:
+        return block
+    if block.status != source:
+        raise Problem("invalid-transition", f"A {block.status} block cannot become {target}.")
+    swapped = db.session.execute(
+        update(AvailabilityBlock)
+        .where(
+            AvailabilityBlock.id == block.id,
+            AvailabilityBlock.version == block.version,
+            AvailabilityBlock.status == source,
+        )
+        .values(status=target, version=AvailabilityBlock.version + 1, updated_at=func.now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if swapped != 1:
+        db.session.rollback()
+        raise Problem("version-conflict", "The block changed meanwhile; read it again.")
+    audit.record(
+        f"block.{'blocked' if target == BlockStatus.BLOCKED else 'unblocked'}",
+        actor,
+        entity_type="availability_block",
+        entity_id=block.id,
+    )
+    db.session.commit()
+    return db.session.get(AvailabilityBlock, block_id, populate_existing=True)  # type: ignore[return-value]
+
+
+def search_availability(
+    principal: Principal,
+    building_id: uuid.UUID,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    duration: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[tuple[AvailabilityBlock, str]], str | None]:
+    """Blocks of the building starting in [start, end) (default: from now, 30 days), soonest first."""
+    get_building(principal, building_id, rbac.VIEW)
+    query = select(AvailabilityBlock).where(AvailabilityBlock.building_id == building_id)
+    query = query.where(AvailabilityBlock.start_at >= (start or func.now()))
+    query = query.where(AvailabilityBlock.start_at < (end or func.now() + func.make_interval(0, 0, 0, 30)))
+    query = query.where(AvailabilityBlock.status == (status or BlockStatus.AVAILABLE))
+    if duration:
+        query = query.where(AvailabilityBlock.duration == duration)
+    blocks, next_cursor = paginate(
+        query, [AvailabilityBlock.start_at, AvailabilityBlock.id], limit=limit, cursor=cursor
+    )
+    numbers = dict(
+        db.session.execute(
+            select(VisitorSpot.id, VisitorSpot.spot_number).where(VisitorSpot.id.in_({b.spot_id for b in blocks}))
+        ).all()
+    )
+    return [(block, numbers[block.spot_id]) for block in blocks], next_cursor

@@ -1,0 +1,175 @@
+"""Organizations, their staff memberships and their buildings."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import Building, Membership, MembershipRole, Organization
+from app.problems import Problem
+from app.security import rbac
+from app.security.rbac import Principal
+from app.services import audit, users
+from app.services.pagination import paginate
+
+
+def create_organization(principal: Principal, name: str, actor: audit.Actor) -> Organization:
+    rbac.require_platform_admin(principal)
+    organization = Organization(name=name.strip())
+    db.session.add(organization)
+    db.session.flush()
+    audit.record("organization.created", actor, entity_type="organization", entity_id=organization.id)
+    db.session.commit()
+    return organization
+
+
+def get_organization(principal: Principal, organization_id: uuid.UUID, actor: audit.Actor) -> Organization:
+    rbac.require_organization(principal, organization_id, rbac.VIEW)
+    organization = db.session.get(Organization, organization_id)
+    if organization is None:
+        raise Problem("not-found", "No such organization.")
+    audit.record_support_read(principal, actor, "organization", organization_id)
+    return organization
+
+
+def add_member(
+    principal: Principal,
+    organization_id: uuid.UUID,
+    *,
+    email: str,
+    password: str | None,
+    role: str,
+    building_ids: list[uuid.UUID],
+    actor: audit.Actor,
+) -> Membership:
+    """Give a person (an existing user, or a new one created here) a staff role in the organization."""
+    rbac.require_organization(principal, organization_id, rbac.MANAGE)
+    if role == MembershipRole.ORG_ADMIN and building_ids:
+        raise Problem(
+            "validation-error",
+            "An org_admin covers every building; do not list building_ids.",
+            errors=[{"pointer": "/building_ids", "detail": "must be empty for org_admin"}],
+        )
+    if role != MembershipRole.ORG_ADMIN and not building_ids:
+        raise Problem(
+            "validation-error",
+            f"A {role} needs the buildings they work in.",
+            errors=[{"pointer": "/building_ids", "detail": "at least one building"}],
+        )
+    found = set(
+        db.session.execute(
+            select(Building.id).where(Building.id.in_(building_ids), Building.organization_id == organization_id)
+        ).scalars()
+    )
+    if found != set(building_ids):
+        raise Problem(
+            "validation-error",
+            "Every building must belong to this organization.",
+            errors=[{"pointer": "/building_ids", "detail": "unknown building for this organization"}],
+        )
+    user = users.find_by_email(email)
+    if user is None:
+        if not password:
+            raise Problem(
+                "validation-error",
+                "A new staff account needs a password.",
+                errors=[{"pointer": "/password", "detail": "required for a new account"}],
+            )
+        user = users.create_user(email, password, actor, commit=False)
+    elif password:
+        raise Problem(
+            "validation-error",
+            "This person already has an account; omit the password.",
+            errors=[{"pointer": "/password", "detail": "must be omitted for an existing account"}],
+        )
+    duplicate = db.session.execute(
+        select(Membership.id).where(
+            Membership.user_id == user.id, Membership.organization_id == organization_id, Membership.role == role
+        )
+    ).first()
+    if duplicate:
+        db.session.rollback()
+        raise Problem("conflict", "This person already has that role in this organization.")
+    membership = Membership(user_id=user.id, organization_id=organization_id, role=role)
+    membership.buildings = [db.session.get(Building, b) for b in building_ids]  # type: ignore[misc]
+    db.session.add(membership)
+    db.session.flush()
+    audit.record(
+        "membership.created",
+        actor,
+        entity_type="membership",
+        entity_id=membership.id,
+        details={"organization_id": str(organization_id), "role": role, "buildings": len(building_ids)},
+    )
+    db.session.commit()
+    return membership
+
+
+@dataclass(frozen=True)
+class BuildingFields:
+    name: str
+    address: str
+    contact_email: str
+    timezone: str | None = None
+    commission_rate: Decimal | None = None
+    default_base_price_clp: int | None = None
+    max_upcoming_bookings_per_resident: int | None = None
+
+
+def create_building(
+    principal: Principal, organization_id: uuid.UUID, fields: BuildingFields, actor: audit.Actor
+) -> Building:
+    rbac.require_organization(principal, organization_id, rbac.MANAGE)
+    values = {k: v for k, v in fields.__dict__.items() if v is not None}
+    building = Building(organization_id=organization_id, **values)
+    db.session.add(building)
+    db.session.flush()
+    audit.record(
+        "building.created",
+        actor,
+        entity_type="building",
+        entity_id=building.id,
+        details={"organization_id": str(organization_id)},
+    )
+    db.session.commit()
+    return building
+
+
+def get_building(principal: Principal, building_id: uuid.UUID, capability: str = rbac.VIEW) -> Building:
+    return rbac.require_building(principal, db.session.get(Building, building_id), capability)
+
+
+def update_building(
+    principal: Principal, building_id: uuid.UUID, changes: dict[str, Any], actor: audit.Actor
+) -> Building:
+    building = rbac.require_building(
+        principal, db.session.get(Building, building_id, with_for_update=True), rbac.MANAGE
+    )
+    for name, value in changes.items():
+        setattr(building, name, value)
+    audit.record(
+        "building.updated", actor, entity_type="building", entity_id=building.id, details={"fields": sorted(changes)}
+    )
+    db.session.commit()
+    return building
+
+
+def list_buildings(
+    principal: Principal, organization_id: uuid.UUID, *, limit: int, cursor: str | None, actor: audit.Actor
+) -> tuple[list[Building], str | None]:
+    rbac.require_organization(principal, organization_id, rbac.VIEW)
+    query = select(Building).where(
+        Building.organization_id == organization_id, rbac.building_scope(principal, rbac.VIEW)
+    )
+    audit.record_support_read(principal, actor, "organization.buildings", organization_id)
+    return paginate(query, [Building.created_at, Building.id], limit=limit, cursor=cursor)
+
+
+def unique_violation(exc: IntegrityError) -> bool:
+    return getattr(getattr(exc, "orig", None), "pgcode", None) in ("23505", "23P01")

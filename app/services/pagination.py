@@ -1,0 +1,67 @@
+"""Keyset pagination for every list (API.md: ``?limit=`` default 50, max 200, ``?cursor=``).
+
+The cursor is an opaque encoding of the last row's sort key, so pages stay stable while rows are
+inserted and no OFFSET scan grows with the page number.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.extensions import db
+from app.problems import Problem
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else str(v) for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        if not isinstance(raw, list) or len(raw) != len(kinds):
+            raise ValueError("wrong shape")
+        return [datetime.fromisoformat(v) if kind is datetime else kind(v) for v, kind in zip(raw, kinds, strict=True)]
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Problem(
+            "validation-error", "The cursor is not valid.", errors=[{"pointer": "/cursor", "detail": "invalid cursor"}]
+        ) from exc
+
+
+def paginate(
+    query: Select[Any],
+    keys: Sequence[InstrumentedAttribute[Any]],
+    *,
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+) -> tuple[list[Any], str | None]:
+    """Rows of ``query`` ordered by ``keys`` (the last one unique), one page after ``cursor``."""
+    kinds = [
+        datetime if k.type.python_type is datetime else (uuid.UUID if k.type.python_type is uuid.UUID else str)
+        for k in keys
+    ]
+    if cursor:
+        after = decode_cursor(cursor, kinds)
+        position = tuple_(*keys) < tuple_(*after) if descending else tuple_(*keys) > tuple_(*after)
+        query = query.where(position)
+    order = [k.desc() for k in keys] if descending else list(keys)
+    rows = list(db.session.execute(query.order_by(*order).limit(limit + 1)).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor([getattr(last, k.key) for k in keys])
+    return rows[:limit], next_cursor

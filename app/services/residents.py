@@ -1,0 +1,128 @@
+"""Residents: self sign-up (unverified), listing for the building's staff, verification."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.domain.identity import InvalidIdentity, normalize_phone, normalize_rut
+from app.extensions import db
+from app.models import Building, Resident, Unit, User
+from app.problems import Problem
+from app.security import rbac
+from app.security.crypto import blind_index
+from app.security.rbac import Principal
+from app.services import audit, users
+from app.services.organizations import get_building
+from app.services.pagination import paginate
+
+
+@dataclass(frozen=True)
+class Registration:
+    email: str
+    password: str
+    first_name: str
+    last_name: str
+    rut: str
+    phone: str | None
+    building_id: uuid.UUID
+    unit_number: str
+
+
+def _invalid(pointer: str, detail: str) -> Problem:
+    return Problem("validation-error", detail, errors=[{"pointer": pointer, "detail": detail}])
+
+
+def register(form: Registration, actor: audit.Actor) -> Resident:
+    """Create the user and an unverified resident profile; 409 if the e-mail or RUT is taken."""
+    try:
+        rut = normalize_rut(form.rut)
+    except InvalidIdentity as exc:
+        raise _invalid("/rut", str(exc)) from exc
+    try:
+        phone = normalize_phone(form.phone) if form.phone else None
+    except InvalidIdentity as exc:
+        raise _invalid("/phone", str(exc)) from exc
+    users.check_password_policy(form.password)
+    building = db.session.get(Building, form.building_id)
+    unit = None
+    if building is not None and building.is_active:
+        unit = db.session.execute(
+            select(Unit).where(Unit.building_id == building.id, Unit.unit_number == form.unit_number.strip())
+        ).scalar_one_or_none()
+    if unit is None:
+        raise _invalid("/unit_number", "no such unit in that building")
+    rut_bidx = blind_index("rut", rut)
+    if db.session.execute(select(Resident.id).where(Resident.rut_bidx == rut_bidx)).first():
+        raise Problem("conflict", "A resident with this RUT is already registered.")
+    user = users.create_user(form.email, form.password, actor, commit=False)
+    resident = Resident(
+        user_id=user.id,
+        building_id=unit.building_id,
+        unit_id=unit.id,
+        first_name=form.first_name.strip(),
+        last_name=form.last_name.strip(),
+        rut=rut,
+        rut_bidx=rut_bidx,
+        phone=phone,
+        phone_bidx=blind_index("phone", phone) if phone else None,
+    )
+    db.session.add(resident)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:  # a concurrent registration of the same RUT
+        db.session.rollback()
+        raise Problem("conflict", "A resident with this RUT is already registered.") from exc
+    audit.record(
+        "resident.registered",
+        audit.Actor("human", user.id, actor.ip, actor.user_agent),
+        entity_type="resident",
+        entity_id=resident.id,
+        details={"building_id": str(unit.building_id)},
+    )
+    db.session.commit()
+    return resident
+
+
+def list_residents(
+    principal: Principal,
+    building_id: uuid.UUID,
+    *,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    actor: audit.Actor,
+) -> tuple[list[tuple[Resident, str, str]], str | None]:
+    get_building(principal, building_id, rbac.STAFF_READ)
+    query = select(Resident).where(Resident.building_id == building_id)
+    if status == "verified":
+        query = query.where(Resident.verified_at.is_not(None))
+    elif status == "pending_verification":
+        query = query.where(Resident.verified_at.is_(None))
+    residents, next_cursor = paginate(query, [Resident.created_at, Resident.id], limit=limit, cursor=cursor)
+    audit.record_support_read(principal, actor, "building.residents", building_id)
+    return [with_contact(r) for r in residents], next_cursor
+
+
+def with_contact(resident: Resident) -> tuple[Resident, str, str]:
+    """The resident with their unit number and e-mail (decrypted), for staff views."""
+    unit_number = db.session.execute(select(Unit.unit_number).where(Unit.id == resident.unit_id)).scalar_one()
+    email = db.session.execute(select(User).where(User.id == resident.user_id)).scalar_one().email
+    return resident, unit_number, email
+
+
+def verify(principal: Principal, resident_id: uuid.UUID, actor: audit.Actor) -> tuple[Resident, str, str]:
+    resident = db.session.get(Resident, resident_id, with_for_update=True)
+    building = db.session.get(Building, resident.building_id) if resident else None
+    if resident is None or building is None or not rbac.building_capabilities(principal, building):
+        raise Problem("not-found", "No such resident.")
+    rbac.require_building(principal, building, rbac.MANAGE)
+    if resident.verified_at is None:
+        resident.verified_at = db.func.now()
+        resident.verified_by = principal.user_id
+        audit.record("resident.verified", actor, entity_type="resident", entity_id=resident.id)
+    db.session.commit()
+    return with_contact(db.session.get(Resident, resident_id, populate_existing=True))  # type: ignore[arg-type]

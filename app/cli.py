@@ -13,12 +13,7 @@ from app.jobs import submit
 from app.models import Job, JobStatus, PlatformRole
 from app.problems import Problem
 from app.runtime import current_settings
-from app.services import audit, users
-
-DEMO_ADMIN_EMAIL = "admin@demo.estacionate.cl"
-DEMO_ADMIN_PASSWORD = "demo-admin-password"  # noqa: S105 (development demo only; refused in production)
-DEMO_USER_EMAIL = "user@demo.estacionate.cl"
-DEMO_USER_PASSWORD = "demo-user-password"  # noqa: S105 (development demo only)
+from app.services import audit, demo, users
 
 
 @click.command("create-admin")
@@ -35,17 +30,11 @@ def create_admin(email: str, password: str) -> None:
 
 @click.command("seed-demo")
 def seed_demo() -> None:
-    """Create the demo accounts (idempotent; refused in production) and print their logins."""
+    """Create the demo accounts and two operators (idempotent; refused in production); print the logins."""
     if current_settings().is_production:
         raise click.ClickException("seed-demo is for development only")
-    demo = [
-        (DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, PlatformRole.PLATFORM_ADMIN),
-        (DEMO_USER_EMAIL, DEMO_USER_PASSWORD, None),
-    ]
-    for email, password, role in demo:
-        if users.find_by_email(email) is None:
-            users.create_user(email, password, audit.Actor.system(), platform_role=role)
-        click.echo(f"  demo login: {email} / {password}" + (f" ({role})" if role else ""))
+    for login in demo.seed():
+        click.echo(f"  demo login: {login.email} / {login.password} ({login.role})")
 
 
 def follow_job(job_id: str, label: str) -> Job:

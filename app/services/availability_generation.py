@@ -10,6 +10,7 @@ constraint) makes it idempotent and lets hand-made blocks win: a second run crea
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select, text
@@ -25,7 +26,7 @@ _GENERATE = text(
     """
     WITH building AS (
         SELECT b.id, b.timezone, b.default_base_price_clp AS price,
-               (now() AT TIME ZONE b.timezone)::date AS today
+               coalesce(CAST(:today AS date), (now() AT TIME ZONE b.timezone)::date) AS today
         FROM buildings b
         WHERE b.id = :building_id AND b.is_active
     ),
@@ -41,7 +42,8 @@ _GENERATE = text(
     ),
     wanted AS (
         SELECT * FROM candidates
-        WHERE start_at > now() AND start_at <= now() + make_interval(days => :days)
+        WHERE start_at > now()
+          AND (CAST(:today AS date) IS NOT NULL OR start_at <= now() + make_interval(days => :days))
     ),
     inserted AS (
         INSERT INTO availability_blocks
@@ -56,9 +58,16 @@ _GENERATE = text(
 )
 
 
-def generate_for_building(building_id: uuid.UUID, days: int = HORIZON_DAYS) -> dict[str, int]:
-    """Insert the missing blocks of one building in the caller's transaction; return the counts."""
-    wanted, created = db.session.execute(_GENERATE, {"building_id": building_id, "days": days}).one()
+def generate_for_building(
+    building_id: uuid.UUID, days: int = HORIZON_DAYS, today: date | None = None
+) -> dict[str, int]:
+    """Insert the missing blocks of one building in the caller's transaction; return the counts.
+
+    By default the window is the next ``days`` days from now; ``today`` (a local date) pins the
+    first day instead, for the next ``days + 1`` local days (blocks in the past are never made).
+    """
+    params = {"building_id": building_id, "days": days, "today": today}
+    wanted, created = db.session.execute(_GENERATE, params).one()
     return {"created": int(created), "skipped": int(wanted) - int(created)}
 
 

@@ -327,10 +327,24 @@ def stop_honcho(honcho: subprocess.Popen[bytes]) -> None:
         honcho.kill()
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def command_test(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve() / "test"
+    chosen = ports(TEST_PORTS)
+    scratch = None
+    if any(port_open(port) for port in chosen.values()):
+        # Another test run owns the default servers: run ours beside them, never share (each run
+        # flushes its Redis databases and stops its servers at the end).
+        scratch = data_dir.parent / f"test-{os.getpid()}"
+        data_dir, chosen = scratch, {"postgres": free_port(), "redis": free_port()}
+        say(f"default test ports busy; using {chosen['postgres']}/{chosen['redis']} under {scratch.name}")
     data_dir.mkdir(parents=True, exist_ok=True)
-    servers = Servers(data_dir, ports(TEST_PORTS), persistent=False)
+    servers = Servers(data_dir, chosen, persistent=False)
     try:
         env = {**os.environ, "APP_ENV": "test"}
         env.update(servers.urls())
@@ -342,6 +356,8 @@ def command_test(args: argparse.Namespace) -> int:
         return 130
     finally:
         servers.stop()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def command_env(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ celery.conf.include = [
     "workers.tasks.webhooks",
     "workers.tasks.keys",
     "workers.tasks.availability",
+    "workers.tasks.bookings",
 ]
 
 

@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from flask_openapi3 import OpenAPI
 
-from app.api import admin, auth, availability, buildings, errors, jobs, me, ops, organizations, residents, system
+from app.api import (
+    admin,
+    auth,
+    availability,
+    bookings,
+    buildings,
+    errors,
+    jobs,
+    me,
+    ops,
+    organizations,
+    residents,
+    system,
+)
 
 RESOURCE_BLUEPRINTS = (
     auth.bp,
@@ -17,6 +30,7 @@ RESOURCE_BLUEPRINTS = (
     organizations.bp,
     buildings.bp,
     availability.bp,
+    bookings.bp,
 )
 
 

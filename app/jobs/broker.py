@@ -81,6 +81,11 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
                 "schedule": crontab(hour=6, minute=0),
                 "options": {"expires": 3600},
             },
+            "bookings.mark_overdue": {
+                "task": "bookings.mark_overdue",
+                "schedule": timedelta(minutes=1),
+                "options": {"expires": 50},
+            },
             "jobs.purge_idempotency_keys": {
                 "task": "jobs.purge_idempotency_keys",
                 "schedule": timedelta(hours=1),

@@ -5,20 +5,24 @@ Importing this package registers every table on ``Base.metadata`` (Alembic relie
 
 from app.models.audit import AuditLog
 from app.models.availability import AvailabilityBlock, BlockDuration, BlockStatus
+from app.models.booking import AccessEvent, Booking
 from app.models.building import Building, Unit, VisitorSpot
 from app.models.idempotency import IdempotencyKey
 from app.models.job import Job, JobStatus
 from app.models.mfa import MfaRecoveryCode
 from app.models.organization import Membership, MembershipRole, Organization, membership_buildings
+from app.models.pricing import PricingRule
 from app.models.resident import Resident, ResidentStatus
 from app.models.user import PlatformRole, User
 from app.models.webhook_delivery import WebhookDelivery
 
 __all__ = [
+    "AccessEvent",
     "AuditLog",
     "AvailabilityBlock",
     "BlockDuration",
     "BlockStatus",
+    "Booking",
     "Building",
     "IdempotencyKey",
     "Job",
@@ -28,6 +32,7 @@ __all__ = [
     "MfaRecoveryCode",
     "Organization",
     "PlatformRole",
+    "PricingRule",
     "Resident",
     "ResidentStatus",
     "Unit",

@@ -18,6 +18,7 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
     "recovery_code": normalize.recovery_code,
     "rut": normalize.rut,
     "phone": normalize.phone,
+    "plate": normalize.plate,
 }
 
 

@@ -4,8 +4,7 @@ Revenue and commission: the sum of ``price_clp`` / ``commission_clp`` of booking
 ``confirmed``, ``checked_in``, ``overstay`` or ``checked_out`` whose block starts in the period.
 Occupancy: booked block-hours / offered block-hours of blocks starting in the period (offered =
 available or reserved; a blocked block is not offered). Set-based SQL grouped by building, over
-exactly the buildings the caller may see. Booking figures are zero until bookings exist (the
-bookings table arrives with the booking issue, which plugs its aggregate in ``_booking_totals``).
+exactly the buildings the caller may see.
 """
 
 from __future__ import annotations
@@ -16,14 +15,15 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, select
 
+from app.domain import bookings as rules
 from app.extensions import db
-from app.models import AvailabilityBlock, BlockStatus, Building
+from app.models import AvailabilityBlock, BlockStatus, Booking, Building
 from app.security import rbac
 from app.security.rbac import Principal
 from app.services import audit
 from app.services.organizations import get_building
 
-BOOKING_STATUSES = ("pending", "confirmed", "checked_in", "overstay", "checked_out", "cancelled", "no_show")
+BOOKING_STATUSES = tuple(str(s) for s in rules.BookingStatus)
 
 
 def _hours(start: Any, end: Any) -> Any:
@@ -57,7 +57,26 @@ def _occupancy(building_ids: list[uuid.UUID], start: datetime, end: datetime) ->
 
 
 def _booking_totals(building_ids: list[uuid.UUID], start: datetime, end: datetime) -> dict[uuid.UUID, dict[str, Any]]:
-    return {}
+    """Per building: bookings by status, and revenue/commission of the revenue statuses."""
+    revenue = Booking.status.in_([str(s) for s in rules.REVENUE])
+    rows = db.session.execute(
+        select(
+            Booking.building_id,
+            Booking.status,
+            func.count(),
+            func.coalesce(func.sum(case((revenue, Booking.price_clp), else_=0)), 0),
+            func.coalesce(func.sum(case((revenue, Booking.commission_clp), else_=0)), 0),
+        )
+        .where(Booking.building_id.in_(building_ids), Booking.block_start >= start, Booking.block_start < end)
+        .group_by(Booking.building_id, Booking.status)
+    ).all()
+    totals: dict[uuid.UUID, dict[str, Any]] = {}
+    for building_id, status, count, revenue_clp, commission_clp in rows:
+        mine = totals.setdefault(building_id, {"by_status": {}, "revenue_clp": 0, "commission_clp": 0})
+        mine["by_status"][status] = int(count)
+        mine["revenue_clp"] += int(revenue_clp)
+        mine["commission_clp"] += int(commission_clp)
+    return totals
 
 
 def _summary(offered: float, booked: float, bookings: dict[str, Any] | None) -> dict[str, Any]:

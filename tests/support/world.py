@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.support.stack import Stack
@@ -21,6 +22,12 @@ def valid_rut() -> str:
 
     body = str(10_000_000 + uuid.uuid4().int % 89_999_999)
     return f"{body}-{rut_check_digit(body)}"
+
+
+def soon(*, days: int = 0, hours: int = 0, minutes: int = 0) -> str:
+    """An RFC 3339 instant that far from now (on the minute), for blocks that can still be booked."""
+    moment = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=days, hours=hours, minutes=minutes)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -101,8 +108,8 @@ def build_tenant(stack: Stack, admin: dict[str, str], name: str, building_labels
             client.post(
                 f"/v1/spots/{spot['id']}/blocks",
                 json={
-                    "start": "2099-01-01T11:00:00Z",
-                    "end": "2099-01-01T22:00:00Z",
+                    "start": soon(days=2),
+                    "end": soon(days=2, hours=11),
                     "duration": "11h",
                     "base_price_clp": 5000,
                 },

@@ -1,0 +1,196 @@
+"""``/v1/bookings`` and ``/v1/gate``: booking and cancelling (jobs), reading, the gate (synchronous)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.api.callbacks import validated_callback_url
+from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
+from app.api.idempotency import current_claim, idempotent
+from app.api.pages import PageQuery, page
+from app.api.schemas import PROBLEM_RESPONSES, CallbackField, JobAccepted, ProblemDocument, StrictModel
+from app.domain.bookings import InvalidPlate, normalize_plate
+from app.domain.identity import InvalidIdentity, normalize_phone
+from app.jobs import submit
+from app.problems import Problem
+from app.services import bookings, gate
+
+bp = APIBlueprint("bookings", __name__, url_prefix="/v1", abp_tags=[Tag(name="bookings")], abp_security=BEARER_SECURITY)
+ERRORS = {**PROBLEM_RESPONSES, 403: ProblemDocument, 404: ProblemDocument, 409: ProblemDocument}
+
+
+class BookingRequest(CallbackField):
+    availability_block_id: uuid.UUID
+    visitor_name: str = Field(min_length=1, max_length=100)
+    vehicle_plate: str = Field(min_length=1, max_length=32, description="Normalized: AB-12·34 -> AB1234 (4-8).")
+    visitor_phone: str | None = Field(default=None, max_length=32, description="E.164, or a 9-digit Chilean mobile.")
+    expected_price_clp: int | None = Field(default=None, ge=0, description="Refused with price-changed if it differs.")
+
+    @field_validator("visitor_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("visitor_name must not be blank")
+        return value
+
+    @field_validator("vehicle_plate")
+    @classmethod
+    def _plate(cls, value: str) -> str:
+        try:
+            return normalize_plate(value)
+        except InvalidPlate as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("visitor_phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalize_phone(value)
+        except InvalidIdentity as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class BookingPath(BaseModel):
+    booking_id: uuid.UUID
+
+
+class BookingDocument(BaseModel):
+    id: str
+    status: str
+    confirmation_code: str
+    price_clp: int
+    commission_clp: int
+    availability_block_id: str
+    building_id: str
+    spot_number: str
+    start: str
+    end: str
+    visitor_name: str
+    vehicle_plate: str
+    visitor_phone: str | None
+    created_at: str
+
+
+class BookingPage(BaseModel):
+    items: list[BookingDocument]
+    next_cursor: str | None
+
+
+class BookingListQuery(PageQuery):
+    model_config = ConfigDict(populate_by_name=True)
+
+    status: Literal["pending", "confirmed", "checked_in", "checked_out", "cancelled", "no_show", "overstay"] | None = (
+        None
+    )
+    from_: AwareDatetime | None = Field(default=None, alias="from", description="Blocks starting at or after.")
+    to: AwareDatetime | None = Field(default=None, description="Blocks starting before.")
+
+
+class CancelRequest(CallbackField):
+    pass
+
+
+class LookupRequest(StrictModel):
+    confirmation_code: str | None = Field(default=None, min_length=1, max_length=16)
+    vehicle_plate: str | None = Field(default=None, min_length=1, max_length=32)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LookupRequest:
+        if (self.confirmation_code is None) == (self.vehicle_plate is None):
+            raise ValueError("send exactly one of confirmation_code or vehicle_plate")
+        return self
+
+
+class GateRequest(StrictModel):
+    observed_plate: str | None = Field(default=None, max_length=32)
+
+
+def _document(booking: object) -> dict[str, object]:
+    return bookings.booking_document(booking, bookings.spot_number_of(booking))  # type: ignore[arg-type]
+
+
+@bp.post("/bookings", responses={202: JobAccepted, **ERRORS})
+@login_required
+@idempotent
+def create(body: BookingRequest) -> tuple[dict[str, object], int, dict[str, str]]:
+    """Book a block for a visitor (resident). A ``booking.create`` job: poll it or pass a callback_url."""
+    principal = current_principal()
+    if principal.resident_id is None:
+        raise Problem("forbidden", "Only residents can book.")
+    payload = body.model_dump(mode="json", exclude={"callback_url"})
+    document = submit(
+        "booking.create",
+        payload,
+        request_actor(),
+        callback_url=validated_callback_url(body.callback_url),
+        idempotency_claim=current_claim(),
+    )
+    return document, 202, {"Location": document["status_url"]}
+
+
+@bp.get("/bookings/<booking_id>", responses={200: BookingDocument, **ERRORS})
+@login_required
+def get(path: BookingPath) -> dict[str, object]:
+    """A booking of yours, or of a building you staff."""
+    return _document(bookings.visible_booking(current_principal(), path.booking_id))
+
+
+@bp.get("/bookings", responses={200: BookingPage, **ERRORS})
+@login_required
+def list_(query: BookingListQuery) -> dict[str, object]:
+    """Residents: their own bookings; staff: the bookings of the buildings they work in."""
+    rows, next_cursor = bookings.list_bookings(
+        current_principal(),
+        status=query.status,
+        start=query.from_,
+        end=query.to,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return page([_document(b) for b in rows], next_cursor)
+
+
+@bp.post("/bookings/<booking_id>/cancel", responses={202: JobAccepted, **ERRORS})
+@login_required
+@idempotent
+def cancel(path: BookingPath, body: CancelRequest) -> tuple[dict[str, object], int, dict[str, str]]:
+    """Cancel a booking (the resident before the block starts, or the building's staff). A job."""
+    bookings.visible_booking(current_principal(), path.booking_id)
+    document = submit(
+        "booking.cancel",
+        {"booking_id": str(path.booking_id)},
+        request_actor(),
+        callback_url=validated_callback_url(body.callback_url),
+        idempotency_claim=current_claim(),
+    )
+    return document, 202, {"Location": document["status_url"]}
+
+
+@bp.post("/gate/lookup", responses={200: BookingDocument, **ERRORS})
+@login_required
+def lookup(body: LookupRequest) -> dict[str, object]:
+    """Find a booking of your building by confirmation code or vehicle plate (concierge, building_admin)."""
+    return _document(
+        gate.lookup(current_principal(), confirmation_code=body.confirmation_code, vehicle_plate=body.vehicle_plate)
+    )
+
+
+@bp.post("/bookings/<booking_id>/check-in", responses={200: BookingDocument, **ERRORS})
+@login_required
+def check_in(path: BookingPath, body: GateRequest) -> dict[str, object]:
+    """Check the guest in: from 30 minutes before the block starts until it ends, once."""
+    return _document(gate.check_in(current_principal(), path.booking_id, body.observed_plate, request_actor()))
+
+
+@bp.post("/bookings/<booking_id>/check-out", responses={200: BookingDocument, **ERRORS})
+@login_required
+def check_out(path: BookingPath, body: GateRequest) -> dict[str, object]:
+    """Check the guest out."""
+    return _document(gate.check_out(current_principal(), path.booking_id, body.observed_plate, request_actor()))

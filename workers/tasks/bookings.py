@@ -1,0 +1,22 @@
+"""Booking jobs and the scheduled no-show / overstay transitions."""
+
+from celery import shared_task
+
+from app import jobs
+from app.jobs.types import job_type
+from app.services import booking_schedule, bookings
+
+
+@shared_task(**job_type("booking.create").task_options())
+def create(job_id: str) -> None:
+    jobs.execute(job_id, "booking.create", bookings.book)
+
+
+@shared_task(**job_type("booking.cancel").task_options())
+def cancel(job_id: str) -> None:
+    jobs.execute(job_id, "booking.cancel", bookings.cancel)
+
+
+@shared_task(name="bookings.mark_overdue", soft_time_limit=50, time_limit=60)
+def mark_overdue() -> dict[str, int]:
+    return booking_schedule.mark_overdue()

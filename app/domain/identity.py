@@ -44,4 +44,6 @@ def normalize_phone(value: str) -> str:
         compact = "+" + compact
     if not _E164.match(compact):
         raise InvalidIdentity("phone must be in E.164 form (+56912345678) or a 9-digit Chilean mobile")
+    if compact.startswith("+56") and len(compact) != 12:
+        raise InvalidIdentity("a Chilean number has 9 digits after +56")
     return compact

@@ -249,6 +249,30 @@ class Stack:
         process.wait_for_log("beat: Starting")
         return process
 
+    def start_api(self) -> str:
+        """The API as production runs it (gunicorn, config/gunicorn.py) on a free port; its base URL."""
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        log = self.workdir / f"api-{len(self.processes)}.log"
+        env = {**self.env, "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2"}
+        process = Process([str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "wsgi:app"], env, log)
+        self.processes.append(process)
+        process.wait_for_log("Booting worker")
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        import urllib.request
+
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2):
+                    return base
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.1)
+
     def worker_lines(self) -> list[dict[str, Any]]:
         lines: list[dict[str, Any]] = []
         for process in self.processes:

@@ -147,3 +147,54 @@ def build_world(stack: Stack) -> World:
     a = build_tenant(stack, admin, f"Org A {uuid.uuid4().hex[:6]}", ["A1", "A2"])
     b = build_tenant(stack, admin, f"Org B {uuid.uuid4().hex[:6]}", ["B1"])
     return World(stack, admin, support, a, b)
+
+
+def make_residents(stack: Stack, building_id: str, count: int) -> list[dict[str, Any]]:
+    """Verified residents of a building's first unit, made directly through the models (fast)."""
+    from sqlalchemy import select
+
+    from app.domain.identity import normalize_rut
+    from app.extensions import db
+    from app.models import Resident, Unit
+    from app.security.crypto import blind_index
+    from app.services import audit, users
+
+    made = []
+    with stack.context():
+        unit = db.session.execute(select(Unit).where(Unit.building_id == uuid.UUID(building_id))).scalars().first()
+        assert unit is not None
+        for _ in range(count):
+            email = f"resident-{uuid.uuid4().hex[:12]}@home.test"
+            user = users.create_user(email, "resident-password", audit.Actor.system(), commit=False)
+            rut = normalize_rut(valid_rut())
+            db.session.add(
+                Resident(
+                    user_id=user.id,
+                    building_id=unit.building_id,
+                    unit_id=unit.id,
+                    first_name="Vecino",
+                    last_name="Prueba",
+                    rut=rut,
+                    rut_bidx=blind_index("rut", rut),
+                    verified_at=db.func.now(),
+                )
+            )
+            made.append({"id": str(user.id), "email": email, "password": "resident-password"})
+        db.session.commit()
+    return made
+
+
+def new_block(stack: Stack, admin: dict[str, str], spot_id: str, *, starts_in_minutes: int, hours: int = 11) -> str:
+    body = {
+        "start": soon(minutes=starts_in_minutes),
+        "end": soon(minutes=starts_in_minutes, hours=hours),
+        "duration": "11h",
+        "base_price_clp": 5000,
+    }
+    return _ok(stack.client().post(f"/v1/spots/{spot_id}/blocks", json=body, headers=admin), 201)["id"]
+
+
+def new_spot(stack: Stack, admin: dict[str, str], building_id: str) -> str:
+    number = f"S{uuid.uuid4().hex[:6]}"
+    response = stack.client().post(f"/v1/buildings/{building_id}/spots", json={"spot_number": number}, headers=admin)
+    return _ok(response, 201)["id"]

@@ -12,7 +12,7 @@ from app.api.callbacks import validated_callback_url
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
 from app.api.idempotency import current_claim, idempotent
 from app.api.pages import PageQuery, page
-from app.api.schemas import PROBLEM_RESPONSES, CallbackField, JobAccepted, ProblemDocument, StrictModel
+from app.api.schemas import PROBLEM_RESPONSES, CallbackField, JobAccepted, PersonName, ProblemDocument, StrictModel
 from app.domain.bookings import InvalidPlate, normalize_plate
 from app.domain.identity import InvalidIdentity, normalize_phone
 from app.jobs import submit
@@ -25,18 +25,10 @@ ERRORS = {**PROBLEM_RESPONSES, 403: ProblemDocument, 404: ProblemDocument, 409: 
 
 class BookingRequest(CallbackField):
     availability_block_id: uuid.UUID
-    visitor_name: str = Field(min_length=1, max_length=100)
+    visitor_name: PersonName
     vehicle_plate: str = Field(min_length=1, max_length=32, description="Normalized: AB-12·34 -> AB1234 (4-8).")
     visitor_phone: str | None = Field(default=None, max_length=32, description="E.164, or a 9-digit Chilean mobile.")
     expected_price_clp: int | None = Field(default=None, ge=0, description="Refused with price-changed if it differs.")
-
-    @field_validator("visitor_name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("visitor_name must not be blank")
-        return value
 
     @field_validator("vehicle_plate")
     @classmethod

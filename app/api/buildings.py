@@ -13,7 +13,7 @@ from app.api.context import BEARER_SECURITY, current_principal, login_required, 
 from app.api.organizations import ERRORS, BuildingDocument, _validate_timezone, building_document
 from app.api.pages import PageQuery, page
 from app.api.residents import ResidentPage, resident_document
-from app.api.schemas import StrictModel
+from app.api.schemas import Address, Code, StrictModel, Title
 from app.api.stats import StatsQuery, StatsResponse, stats_window
 from app.models import Unit, VisitorSpot
 from app.problems import Problem
@@ -29,8 +29,8 @@ class BuildingPath(BaseModel):
 
 
 class BuildingPatch(StrictModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    address: str | None = Field(default=None, min_length=1, max_length=500)
+    name: Title | None = None
+    address: Address | None = None
     timezone: str | None = Field(default=None, max_length=64)
     contact_email: str | None = Field(default=None, min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     commission_rate: Decimal | None = Field(default=None, ge=0, lt=1, max_digits=5, decimal_places=4)
@@ -42,7 +42,7 @@ class BuildingPatch(StrictModel):
 
 
 class UnitRequest(StrictModel):
-    unit_number: str = Field(min_length=1, max_length=32)
+    unit_number: Code
     floor: int | None = Field(default=None, ge=-20, le=300)
 
 
@@ -59,7 +59,7 @@ class UnitPage(BaseModel):
 
 
 class SpotRequest(StrictModel):
-    spot_number: str = Field(min_length=1, max_length=32)
+    spot_number: Code
     description: str | None = Field(default=None, max_length=500)
 
 

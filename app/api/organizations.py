@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
 from app.api.pages import PageQuery, page
-from app.api.schemas import PROBLEM_RESPONSES, ProblemDocument, StrictModel
+from app.api.schemas import PROBLEM_RESPONSES, Address, ProblemDocument, StrictModel, Title
 from app.api.stats import StatsQuery, StatsResponse, stats_window
 from app.domain.timefmt import rfc3339
 from app.models import Building, Organization
@@ -32,7 +32,7 @@ class OrganizationPath(BaseModel):
 
 
 class OrganizationRequest(StrictModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Title
 
 
 class OrganizationDocument(BaseModel):
@@ -65,8 +65,8 @@ def _validate_timezone(value: str | None) -> str | None:
 
 
 class BuildingRequest(StrictModel):
-    name: str = Field(min_length=1, max_length=200)
-    address: str = Field(min_length=1, max_length=500)
+    name: Title
+    address: Address
     timezone: str | None = Field(default=None, max_length=64, examples=["America/Santiago"])
     contact_email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     commission_rate: Decimal | None = Field(default=None, ge=0, lt=1, max_digits=5, decimal_places=4)

@@ -9,7 +9,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
 from app.api.context import BEARER_SECURITY, client_ip, current_principal, login_required, request_actor
-from app.api.schemas import PROBLEM_RESPONSES, ProblemDocument, StrictModel
+from app.api.schemas import PROBLEM_RESPONSES, Code, PersonName, ProblemDocument, StrictModel
 from app.domain.timefmt import rfc3339
 from app.models import Resident
 from app.security.rate_limits import limit_class
@@ -23,12 +23,12 @@ ERRORS = {**PROBLEM_RESPONSES, 403: ProblemDocument, 404: ProblemDocument, 409: 
 class RegisterRequest(StrictModel):
     email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     password: str = Field(min_length=1, max_length=1024, description="At least 10 characters.")
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str = Field(min_length=1, max_length=100)
+    first_name: PersonName
+    last_name: PersonName
     rut: str = Field(min_length=2, max_length=16, examples=["12.345.678-5"])
     phone: str | None = Field(default=None, max_length=32, examples=["+56912345678"])
     building_id: uuid.UUID
-    unit_number: str = Field(min_length=1, max_length=32)
+    unit_number: Code
 
 
 class Registered(BaseModel):

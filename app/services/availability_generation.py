@@ -42,8 +42,8 @@ _GENERATE = text(
     ),
     wanted AS (
         SELECT * FROM candidates
-        WHERE start_at > now()
-          AND (CAST(:today AS date) IS NOT NULL OR start_at <= now() + make_interval(days => :days))
+        WHERE CAST(:today AS date) IS NOT NULL
+           OR (start_at > now() AND start_at <= now() + make_interval(days => :days))
     ),
     inserted AS (
         INSERT INTO availability_blocks
@@ -63,8 +63,9 @@ def generate_for_building(
 ) -> dict[str, int]:
     """Insert the missing blocks of one building in the caller's transaction; return the counts.
 
-    By default the window is the next ``days`` days from now; ``today`` (a local date) pins the
-    first day instead, for the next ``days + 1`` local days (blocks in the past are never made).
+    By default the window is the next ``days`` days from now (never a block in the past). ``today``
+    (a local date) pins the window instead, to the ``days + 1`` local days from it: for backfills
+    and for tests that must cross a given DST change whatever the date they run on.
     """
     params = {"building_id": building_id, "days": days, "today": today}
     wanted, created = db.session.execute(_GENERATE, params).one()

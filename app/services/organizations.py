@@ -29,11 +29,17 @@ def create_organization(principal: Principal, name: str, actor: audit.Actor) -> 
     return organization
 
 
-def get_organization(principal: Principal, organization_id: uuid.UUID, actor: audit.Actor) -> Organization:
-    rbac.require_organization(principal, organization_id, rbac.VIEW)
+def organization_in_scope(principal: Principal, organization_id: uuid.UUID, capability: str) -> Organization:
+    """The organization if it exists and the caller may ``capability`` it (404 / 403 otherwise)."""
     organization = db.session.get(Organization, organization_id)
     if organization is None:
         raise Problem("not-found", "No such organization.")
+    rbac.require_organization(principal, organization_id, capability)
+    return organization
+
+
+def get_organization(principal: Principal, organization_id: uuid.UUID, actor: audit.Actor) -> Organization:
+    organization = organization_in_scope(principal, organization_id, rbac.VIEW)
     audit.record_support_read(principal, actor, "organization", organization_id)
     return organization
 
@@ -49,7 +55,8 @@ def add_member(
     actor: audit.Actor,
 ) -> Membership:
     """Give a person (an existing user, or a new one created here) a staff role in the organization."""
-    rbac.require_organization(principal, organization_id, rbac.MANAGE)
+    organization_in_scope(principal, organization_id, rbac.MANAGE)
+    building_ids = list(dict.fromkeys(building_ids))
     if role == MembershipRole.ORG_ADMIN and building_ids:
         raise Problem(
             "validation-error",
@@ -125,7 +132,7 @@ class BuildingFields:
 def create_building(
     principal: Principal, organization_id: uuid.UUID, fields: BuildingFields, actor: audit.Actor
 ) -> Building:
-    rbac.require_organization(principal, organization_id, rbac.MANAGE)
+    organization_in_scope(principal, organization_id, rbac.MANAGE)
     values = {k: v for k, v in fields.__dict__.items() if v is not None}
     building = Building(organization_id=organization_id, **values)
     db.session.add(building)
@@ -163,7 +170,7 @@ def update_building(
 def list_buildings(
     principal: Principal, organization_id: uuid.UUID, *, limit: int, cursor: str | None, actor: audit.Actor
 ) -> tuple[list[Building], str | None]:
-    rbac.require_organization(principal, organization_id, rbac.VIEW)
+    organization_in_scope(principal, organization_id, rbac.VIEW)
     query = select(Building).where(
         Building.organization_id == organization_id, rbac.building_scope(principal, rbac.VIEW)
     )

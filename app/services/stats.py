@@ -21,7 +21,7 @@ from app.models import AvailabilityBlock, BlockStatus, Booking, Building
 from app.security import rbac
 from app.security.rbac import Principal
 from app.services import audit
-from app.services.organizations import get_building
+from app.services.organizations import get_building, organization_in_scope
 
 BOOKING_STATUSES = tuple(str(s) for s in rules.BookingStatus)
 
@@ -104,7 +104,7 @@ def organization_stats(
     principal: Principal, organization_id: uuid.UUID, start: datetime, end: datetime, actor: audit.Actor
 ) -> dict[str, Any]:
     """Sums over the organization's buildings the caller may see, plus each building's own figures."""
-    rbac.require_organization(principal, organization_id, rbac.VIEW)
+    organization_in_scope(principal, organization_id, rbac.VIEW)
     buildings = list(
         db.session.execute(
             select(Building.id, Building.name)

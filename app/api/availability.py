@@ -155,5 +155,6 @@ def search(path: BuildingPath, query: AvailabilityQuery) -> dict[str, object]:
         status=query.status,
         limit=query.limit,
         cursor=query.cursor,
+        actor=request_actor(),
     )
     return page([block_document(b, n) for b, n in rows], next_cursor)

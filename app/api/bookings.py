@@ -131,7 +131,7 @@ def create(body: BookingRequest) -> tuple[dict[str, object], int, dict[str, str]
 @login_required
 def get(path: BookingPath) -> dict[str, object]:
     """A booking of yours, or of a building you staff."""
-    return _document(bookings.visible_booking(current_principal(), path.booking_id))
+    return _document(bookings.visible_booking(current_principal(), path.booking_id, request_actor()))
 
 
 @bp.get("/bookings", responses={200: BookingPage, **ERRORS})
@@ -154,7 +154,8 @@ def list_(query: BookingListQuery) -> dict[str, object]:
 @idempotent
 def cancel(path: BookingPath, body: CancelRequest) -> tuple[dict[str, object], int, dict[str, str]]:
     """Cancel a booking (the resident before the block starts, or the building's staff). A job."""
-    bookings.visible_booking(current_principal(), path.booking_id)
+    principal = current_principal()
+    bookings.require_cancel_right(principal, bookings.visible_booking(principal, path.booking_id))
     document = submit(
         "booking.cancel",
         {"booking_id": str(path.booking_id)},

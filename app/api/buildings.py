@@ -103,7 +103,7 @@ def spot_document(spot: VisitorSpot) -> dict[str, object]:
 @login_required
 def get_building(path: BuildingPath) -> dict[str, object]:
     """A building you work in or live in."""
-    return building_document(organizations.get_building(current_principal(), path.building_id))
+    return building_document(organizations.read_building(current_principal(), path.building_id, request_actor()))
 
 
 @bp.patch("/<building_id>", responses={200: BuildingDocument, **ERRORS})
@@ -134,7 +134,7 @@ def create_unit(path: BuildingPath, body: UnitRequest) -> tuple[dict[str, object
 @login_required
 def list_units(path: BuildingPath, query: PageQuery) -> dict[str, object]:
     rows, next_cursor = inventory.list_units(
-        current_principal(), path.building_id, limit=query.limit, cursor=query.cursor
+        current_principal(), path.building_id, limit=query.limit, cursor=query.cursor, actor=request_actor()
     )
     return page([unit_document(u) for u in rows], next_cursor)
 
@@ -153,7 +153,7 @@ def create_spot(path: BuildingPath, body: SpotRequest) -> tuple[dict[str, object
 @login_required
 def list_spots(path: BuildingPath, query: PageQuery) -> dict[str, object]:
     rows, next_cursor = inventory.list_spots(
-        current_principal(), path.building_id, limit=query.limit, cursor=query.cursor
+        current_principal(), path.building_id, limit=query.limit, cursor=query.cursor, actor=request_actor()
     )
     return page([spot_document(s) for s in rows], next_cursor)
 

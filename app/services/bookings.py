@@ -167,12 +167,10 @@ def cancel(run: JobRun) -> dict[str, Any]:
     building = db.session.get(Building, booking.building_id) if booking else None
     if booking is None or building is None:
         raise Problem("not-found", "No such booking.")
-    resident = db.session.get(Resident, booking.resident_id)
-    is_booker = resident is not None and resident.user_id == run.owner_user_id
     principal = principal_for(run.owner_user_id)
-    is_staff = principal is not None and rbac.MANAGE in rbac.building_capabilities(principal, building)
-    if not is_booker and not is_staff:
+    if principal is None:
         raise Problem("not-found", "No such booking.")
+    is_booker, is_staff = require_cancel_right(principal, booking)
     if booking.status == BookingStatus.CANCELLED:
         return {"booking": booking_document(booking, spot_number_of(booking))}
     now = db.session.execute(select(func.now())).scalar_one()
@@ -233,18 +231,36 @@ def principal_for(user_id: uuid.UUID | None) -> Principal | None:
     )
 
 
+def require_cancel_right(principal: Principal, booking: Booking) -> tuple[bool, bool]:
+    """Who may cancel: the booker, or the building's staff (managers and the gate); 404 / 403 otherwise.
+
+    Returns (is_booker, is_staff). Support may read bookings but never changes them (403).
+    """
+    if not may_see(principal, booking):
+        raise Problem("not-found", "No such booking.")
+    is_booker = principal.resident_id is not None and booking.resident_id == principal.resident_id
+    building = db.session.get(Building, booking.building_id)
+    capabilities = rbac.building_capabilities(principal, building) if building else set()
+    is_staff = bool(capabilities & {rbac.MANAGE, rbac.GATE})
+    if not is_booker and not is_staff:
+        raise Problem("forbidden", "Only the resident who booked or the building's staff can cancel.")
+    return is_booker, is_staff
+
+
 # --- reads ----------------------------------------------------------------------------------
 
 
-def visible_booking(principal: Principal, booking_id: uuid.UUID) -> Booking:
+def visible_booking(principal: Principal, booking_id: uuid.UUID, actor: audit.Actor | None = None) -> Booking:
     """Residents see their own bookings; staff of the building (gate or staff_read) see its bookings."""
     booking = db.session.get(Booking, booking_id)
-    if booking is None or not _may_see(principal, booking):
+    if booking is None or not may_see(principal, booking):
         raise Problem("not-found", "No such booking.")
+    if actor is not None:
+        audit.record_support_read(principal, actor, "booking", booking_id)
     return booking
 
 
-def _may_see(principal: Principal, booking: Booking) -> bool:
+def may_see(principal: Principal, booking: Booking) -> bool:
     if principal.resident_id is not None and booking.resident_id == principal.resident_id:
         return True
     building = db.session.get(Building, booking.building_id)

@@ -19,17 +19,18 @@ from app.security import rbac
 from app.security.crypto import blind_index
 from app.security.rbac import Principal
 from app.services import audit
-from app.services.bookings import _transition
+from app.services.bookings import _transition, may_see
 
 PRESENT = (BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN, BookingStatus.OVERSTAY)
 
 
 def _gate_booking(principal: Principal, booking_id: uuid.UUID) -> tuple[Booking, Building]:
+    """The booking for a gate action: 404 unless the caller may see it, 403 unless they work the gate."""
     booking = db.session.get(Booking, booking_id, with_for_update=True)
     building = db.session.get(Building, booking.building_id) if booking else None
-    capabilities = rbac.building_capabilities(principal, building) if building else set()
-    if booking is None or building is None or not capabilities:
+    if booking is None or building is None or not may_see(principal, booking):
         raise Problem("not-found", "No such booking.")
+    capabilities = rbac.building_capabilities(principal, building)
     if rbac.GATE not in capabilities:
         raise Problem("forbidden", "Gate actions need a concierge or building_admin of this building.")
     return booking, building

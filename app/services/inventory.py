@@ -15,7 +15,7 @@ from app.problems import Problem
 from app.security import rbac
 from app.security.rbac import Principal
 from app.services import audit
-from app.services.organizations import get_building, unique_violation
+from app.services.organizations import get_building, read_building, unique_violation
 from app.services.pagination import paginate
 
 
@@ -44,9 +44,9 @@ def create_unit(
 
 
 def list_units(
-    principal: Principal, building_id: uuid.UUID, *, limit: int, cursor: str | None
+    principal: Principal, building_id: uuid.UUID, *, limit: int, cursor: str | None, actor: audit.Actor
 ) -> tuple[list[Unit], str | None]:
-    get_building(principal, building_id, rbac.VIEW)
+    read_building(principal, building_id, actor, "building.units")
     query = select(Unit).where(Unit.building_id == building_id)
     return paginate(query, [Unit.unit_number, Unit.id], limit=limit, cursor=cursor)
 
@@ -65,9 +65,9 @@ def create_spot(
 
 
 def list_spots(
-    principal: Principal, building_id: uuid.UUID, *, limit: int, cursor: str | None
+    principal: Principal, building_id: uuid.UUID, *, limit: int, cursor: str | None, actor: audit.Actor
 ) -> tuple[list[VisitorSpot], str | None]:
-    get_building(principal, building_id, rbac.VIEW)
+    read_building(principal, building_id, actor, "building.spots")
     query = select(VisitorSpot).where(VisitorSpot.building_id == building_id)
     return paginate(query, [VisitorSpot.spot_number, VisitorSpot.id], limit=limit, cursor=cursor)
 
@@ -166,9 +166,10 @@ def search_availability(
     status: str | None,
     limit: int,
     cursor: str | None,
+    actor: audit.Actor,
 ) -> tuple[list[tuple[AvailabilityBlock, str]], str | None]:
     """Blocks of the building starting in [start, end) (default: from now, 30 days), soonest first."""
-    get_building(principal, building_id, rbac.VIEW)
+    read_building(principal, building_id, actor, "building.availability")
     query = select(AvailabilityBlock).where(AvailabilityBlock.building_id == building_id)
     query = query.where(AvailabilityBlock.start_at >= (start or func.now()))
     query = query.where(AvailabilityBlock.start_at < (end or func.now() + func.make_interval(0, 0, 0, 30)))

@@ -152,6 +152,13 @@ def get_building(principal: Principal, building_id: uuid.UUID, capability: str =
     return rbac.require_building(principal, db.session.get(Building, building_id), capability)
 
 
+def read_building(principal: Principal, building_id: uuid.UUID, actor: audit.Actor, what: str = "building") -> Building:
+    """A building read on behalf of a client (audited when support reads it)."""
+    building = get_building(principal, building_id, rbac.VIEW)
+    audit.record_support_read(principal, actor, what, building_id)
+    return building
+
+
 def update_building(
     principal: Principal, building_id: uuid.UUID, changes: dict[str, Any], actor: audit.Actor
 ) -> Building:

@@ -1,0 +1,1074 @@
+"""The tenant-isolation matrix: the acceptance test of the tenancy issue.
+
+Every ``/v1`` endpoint of the URL map has an entry in ``MATRIX`` (a new endpoint without one, or a
+stale entry, fails ``test_every_v1_endpoint_has_a_matrix_entry``). Tenant-scoped entries say how
+to aim the request at a row of the target organization, which body to send (valid, so that a
+wrongful pass would really change something) and what every kind of caller must get:
+
+- out of scope (another organization's staff or residents, a building_admin of another building of
+  the same organization, a resident who is not the booker): 404, the same document as for an id
+  that does not exist (no existence oracle);
+- in scope but the role lacks the capability (a concierge managing, a resident reading residents,
+  support writing): 403;
+- anonymous: 401;
+- the rightful callers: 2xx, with content checks that lists and stats hold only what they may see.
+  Job-creating endpoints are followed to the job's end (``Job``): success, or the typed refusal.
+
+Every refused answer (and failed job) is ``application/problem+json`` naming nothing of the target
+organization beyond what the caller sent, and a refused write changes nothing (read back with SQL
+before and after; a successful one must change what was read). Every successful answer holds
+nothing of organizations, buildings or people outside the caller's scope.
+
+Targets: reads aim at the shared world's organization A (``world.a``: building A1, or A2 for the
+building_admin of A1 "on another building"). Writes aim at a private organization P of the same
+shape built here, so that a write that wrongly succeeds cannot corrupt the session-wide world other
+tests share; rows a write needs in a given state (an available or blocked block, a pending
+resident) are created fresh for each case. Bookings live in a second private organization Q
+(bookings need a Celery worker, a second resident of Q1 who is not the booker, a resident of Q2 and
+blocks within 30 days, none of which the world has). The other organization is always ``world.b``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.support.world import Tenant, World, build_tenant, valid_rut
+
+PROBLEM = "application/problem+json"
+PROBLEM_TYPES = {401: "/problems/unauthenticated", 403: "/problems/forbidden", 404: "/problems/not-found"}
+PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+# --- callers -------------------------------------------------------------------------------------
+
+ANONYMOUS = "anonymous"
+OTHER_ORG_ADMIN = "org_admin_of_other_org"
+OTHER_ORG_BUILDING_ADMIN = "building_admin_of_other_org"
+OTHER_ORG_CONCIERGE = "concierge_of_other_org"
+OTHER_ORG_RESIDENT = "resident_of_other_org"
+OTHER_BUILDING_ADMIN = "building_admin_of_other_building"  # building_admin of A1 aiming at A2
+OTHER_BUILDING_RESIDENT = "resident_of_other_building"  # resident of Q2 aiming at Q1
+NEIGHBOUR = "other_resident_of_building"  # a resident of Q1 who is not the booker
+CONCIERGE = "concierge_of_building"
+RESIDENT = "resident_of_building"  # in Q1: the booker
+SUPPORT = "support"
+ORG_ADMIN = "org_admin"
+BUILDING_ADMIN = "building_admin"
+PLATFORM_ADMIN = "platform_admin"
+
+OTHER_ORG = {
+    OTHER_ORG_ADMIN: "org_admin",
+    OTHER_ORG_BUILDING_ADMIN: "building_admin",
+    OTHER_ORG_CONCIERGE: "concierge",
+    OTHER_ORG_RESIDENT: "resident",
+}
+SAME_ORG = {
+    OTHER_BUILDING_ADMIN: "building_admin",
+    OTHER_BUILDING_RESIDENT: "resident_2",
+    NEIGHBOUR: "neighbour",
+    CONCIERGE: "concierge",
+    RESIDENT: "resident",
+    ORG_ADMIN: "org_admin",
+    BUILDING_ADMIN: "building_admin",
+}
+RESIDENT_ROLES = ("resident", "neighbour", "resident_2")
+#: Callers tied to one building only: the first, or (resident of Q2) the second.
+FIRST_BUILDING_ONLY = {BUILDING_ADMIN, OTHER_BUILDING_ADMIN, CONCIERGE, RESIDENT, NEIGHBOUR}
+SECOND_BUILDING_ONLY = {OTHER_BUILDING_RESIDENT}
+
+
+@dataclass(frozen=True)
+class Job:
+    """202, then the job ends: succeeded (``error=None``), or failed with ``/problems/<error>``."""
+
+    error: str | None = None
+
+
+Outcome = int | Job
+Expected = Outcome | tuple[Outcome, ...]
+
+
+def options(expected: Expected) -> tuple[Outcome, ...]:
+    return expected if isinstance(expected, tuple) else (expected,)
+
+
+def http_status(outcome: Outcome) -> int:
+    return 202 if isinstance(outcome, Job) else outcome
+
+
+def succeeds(expected: Expected) -> bool:
+    return any(
+        (isinstance(o, Job) and o.error is None) or (isinstance(o, int) and 200 <= o < 300) for o in options(expected)
+    )
+
+
+# --- expectation profiles (caller -> outcome); entries use one, overriding where they must ---------
+
+_OUT_OF_SCOPE: dict[str, Expected] = {
+    ANONYMOUS: 401,
+    OTHER_ORG_ADMIN: 404,
+    OTHER_ORG_BUILDING_ADMIN: 404,
+    OTHER_ORG_CONCIERGE: 404,
+    OTHER_ORG_RESIDENT: 404,
+}
+#: ``view`` a building: anyone tied to it.
+BUILDING_VIEW: dict[str, Expected] = {
+    **_OUT_OF_SCOPE,
+    OTHER_BUILDING_ADMIN: 404,
+    CONCIERGE: 200,
+    RESIDENT: 200,
+    SUPPORT: 200,
+    ORG_ADMIN: 200,
+    BUILDING_ADMIN: 200,
+    PLATFORM_ADMIN: 200,
+}
+#: ``staff_read`` a building (residents, stats): its managers and support.
+BUILDING_STAFF_READ: dict[str, Expected] = {**BUILDING_VIEW, CONCIERGE: 403, RESIDENT: 403}
+
+
+def building_manage(ok: int) -> dict[str, Expected]:
+    """``manage`` a building: its managers; support, concierges and residents are refused (403)."""
+    return {
+        **BUILDING_VIEW,
+        CONCIERGE: 403,
+        RESIDENT: 403,
+        SUPPORT: 403,
+        ORG_ADMIN: ok,
+        BUILDING_ADMIN: ok,
+        PLATFORM_ADMIN: ok,
+    }
+
+
+#: ``view`` an organization: its staff (any membership) and support; residents have no tie to it.
+ORGANIZATION_VIEW: dict[str, Expected] = {
+    **_OUT_OF_SCOPE,
+    BUILDING_ADMIN: 200,
+    CONCIERGE: 200,
+    RESIDENT: 404,
+    SUPPORT: 200,
+    ORG_ADMIN: 200,
+    PLATFORM_ADMIN: 200,
+}
+
+
+def organization_manage(ok: int) -> dict[str, Expected]:
+    return {**ORGANIZATION_VIEW, BUILDING_ADMIN: 403, CONCIERGE: 403, SUPPORT: 403, ORG_ADMIN: ok, PLATFORM_ADMIN: ok}
+
+
+def platform_only(ok: int) -> dict[str, Expected]:
+    """Nobody but a platform_admin. A refusal before any lookup (403) or as out of scope (404) leaks nothing."""
+    refused = (403, 404)
+    return {
+        ANONYMOUS: 401,
+        OTHER_ORG_ADMIN: refused,
+        OTHER_ORG_BUILDING_ADMIN: refused,
+        OTHER_ORG_CONCIERGE: refused,
+        OTHER_ORG_RESIDENT: refused,
+        BUILDING_ADMIN: refused,
+        CONCIERGE: refused,
+        RESIDENT: refused,
+        SUPPORT: refused,
+        PLATFORM_ADMIN: ok,
+    }
+
+
+#: A booking: its booker, and the staff of its building (gate or staff_read); nobody else sees it.
+BOOKING_VIEW: dict[str, Expected] = {
+    **_OUT_OF_SCOPE,
+    OTHER_BUILDING_ADMIN: 404,
+    OTHER_BUILDING_RESIDENT: 404,
+    NEIGHBOUR: 404,
+    RESIDENT: 200,
+    CONCIERGE: 200,
+    BUILDING_ADMIN: 200,
+    ORG_ADMIN: 200,
+    SUPPORT: 200,
+    PLATFORM_ADMIN: 200,
+}
+#: The gate on a booking: concierges and managers of its building. Who may see the booking but not
+#: work the gate (the booker, support) is refused (403); who may not see it gets 404.
+BOOKING_GATE: dict[str, Expected] = {**BOOKING_VIEW, RESIDENT: 403, SUPPORT: 403}
+
+
+# --- the context the cases run in ----------------------------------------------------------------
+
+
+@dataclass
+class Ctx:
+    world: World
+    own: Tenant  # P: writes
+    bookings: Tenant  # Q: bookings
+    counter: Any = field(default_factory=itertools.count)
+    secrets_by_org: dict[str, set[str]] = field(default_factory=dict)
+    building_secrets: dict[str, set[str]] = field(default_factory=dict)  # building id -> its strings
+    person_pii: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (org id, role) -> e-mail, RUT
+    person_bookings: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (org id, role) -> bookings
+    names: dict[str, str] = field(default_factory=dict)  # organization/building id -> name
+    shared: dict[str, dict[str, Any]] = field(default_factory=dict)  # Q building id -> a booking there
+    shared_start: str = ""
+    world_window: str = ""
+
+    @property
+    def tenants(self) -> list[Tenant]:
+        return [self.world.a, self.world.b, self.own, self.bookings]
+
+    def tenant(self, name: str) -> Tenant:
+        return {"world": self.world.a, "own": self.own, "bookings": self.bookings}[name]
+
+    def unique(self, prefix: str) -> str:
+        return f"{prefix}{next(self.counter)}-{uuid.uuid4().hex[:6]}"
+
+    def call(self, method: str, path: str, headers: dict[str, str], body: Any = None) -> Any:
+        kwargs = {} if body is None else {"json": body}
+        return self.world.call(method.lower(), path, headers, **kwargs)
+
+    def admin(self, method: str, path: str, body: Any = None, status: int = 200) -> dict[str, Any]:
+        response = self.call(method, path, self.world.admin, body)
+        assert response.status_code == status, (method, path, response.status_code, response.get_json())
+        return response.get_json()
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        return self.world.stack.sql(query, params)
+
+    def headers(self, caller: str, tenant: Tenant) -> dict[str, str]:
+        if caller == ANONYMOUS:
+            return {}
+        if caller == SUPPORT:
+            return self.world.support
+        if caller == PLATFORM_ADMIN:
+            return self.world.admin
+        if caller in OTHER_ORG:
+            return self.world.b.headers[OTHER_ORG[caller]]
+        return tenant.headers[SAME_ORG[caller]]
+
+    def hidden(self, caller: str, tenant: Tenant, everywhere: bool) -> set[str]:
+        """Strings of rows the caller may not see while acting on ``tenant``.
+
+        ``everywhere``: the endpoint is not about ``tenant`` (a caller's own list), so platform
+        staff legitimately see every organization in it.
+        """
+        if caller in (SUPPORT, PLATFORM_ADMIN) and everywhere:
+            return set()
+        home = self.world.b if caller in OTHER_ORG else tenant
+        hidden: set[str] = set()
+        for other in self.tenants:
+            if other.organization_id != home.organization_id:
+                hidden |= self.secrets_by_org[other.organization_id]
+        if caller not in SAME_ORG:
+            return hidden
+        mine = labels(tenant)[:1] if caller in FIRST_BUILDING_ONLY else labels(tenant)[1:2]
+        if caller in FIRST_BUILDING_ONLY | SECOND_BUILDING_ONLY:
+            for label in labels(tenant):
+                if label not in mine:
+                    hidden |= self.building_secrets[tenant.buildings[label]]
+        org, me = tenant.organization_id, SAME_ORG[caller]
+        if caller == CONCIERGE:  # gate staff never see residents' personal data
+            for role in RESIDENT_ROLES:
+                hidden |= self.person_pii.get((org, role), set())
+        if me in RESIDENT_ROLES:  # a resident sees nothing of other residents
+            for role in RESIDENT_ROLES:
+                if role != me:
+                    hidden |= self.person_pii.get((org, role), set()) | self.person_bookings.get((org, role), set())
+        return hidden
+
+
+def labels(tenant: Tenant) -> list[str]:
+    return list(tenant.buildings)
+
+
+def add_resident(ctx: Ctx, tenant: Tenant, label: str, role: str) -> None:
+    """Another verified resident (unit 101 of ``label``), logged in as ``tenant.headers[role]``."""
+    form = {
+        "email": f"{ctx.unique(role + '-')}@home.test",
+        "password": "resident-password",
+        "first_name": "Tomás",
+        "last_name": "Rojas",
+        "rut": valid_rut(),
+        "building_id": tenant.buildings[label],
+        "unit_number": "101",
+    }
+    response = ctx.world.call("post", "/v1/auth/register", json=form)
+    assert response.status_code == 201, response.get_json()
+    ctx.admin("POST", f"/v1/residents/{response.get_json()['id']}/verify")
+    tenant.residents.setdefault(label, response.get_json()["id"])
+    tenant.people[role] = form
+    tenant.headers[role] = ctx.world.stack.login(form)
+
+
+def _collect_secrets(ctx: Ctx) -> None:
+    for tenant in ctx.tenants:
+        org_id = tenant.organization_id
+        ctx.names[org_id] = ctx.admin("GET", f"/v1/organizations/{org_id}")["name"]
+        strings = {org_id, ctx.names[org_id]}
+        for label, building_id in tenant.buildings.items():
+            ctx.names[building_id] = ctx.admin("GET", f"/v1/buildings/{building_id}")["name"]
+            mine = {building_id, ctx.names[building_id]}
+            for rows in (tenant.units, tenant.spots, tenant.blocks, tenant.residents):
+                if label in rows:
+                    mine.add(rows[label])
+            for role in RESIDENT_ROLES:
+                person = tenant.people.get(role)
+                if person is not None and person["building_id"] == building_id:
+                    ctx.person_pii[(org_id, role)] = {person["email"].lower(), person["rut"]}
+                    mine |= ctx.person_pii[(org_id, role)]
+            ctx.building_secrets[building_id] = mine
+            strings |= mine
+        for person in tenant.people.values():
+            strings.add(person["email"].lower())
+        ctx.secrets_by_org[org_id] = strings
+
+
+@pytest.fixture(scope="module")
+def ctx(world: World, worker: Any) -> Ctx:
+    own = build_tenant(world.stack, world.admin, f"Org P {uuid.uuid4().hex[:6]}", ["P1", "P2"])
+    bookings = build_tenant(world.stack, world.admin, f"Org Q {uuid.uuid4().hex[:6]}", ["Q1", "Q2"])
+    context = Ctx(world, own, bookings)
+    add_resident(context, bookings, "Q1", "neighbour")
+    add_resident(context, bookings, "Q2", "resident_2")
+    for building_id in bookings.buildings.values():  # many cases book as the same resident
+        context.admin("PATCH", f"/v1/buildings/{building_id}", {"max_upcoming_bookings_per_resident": 1000})
+    _collect_secrets(context)
+    starts = [
+        row[0]
+        for row in context.sql(
+            "SELECT start_at FROM availability_blocks WHERE id = ANY(%s::uuid[])", [*world.a.blocks.values()]
+        )
+    ]
+    context.world_window = f"?from={iso(min(starts))}&to={iso(max(starts) + timedelta(seconds=1))}"
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(second=17, microsecond=0)
+    context.shared_start = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for label, building_id in bookings.buildings.items():  # one booking per building, same instant
+        context.shared[building_id] = fresh_booking(context, bookings, label, start=start)
+    return context
+
+
+# --- fresh rows and snapshots ----------------------------------------------------------------------
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fresh_interval(ctx: Ctx) -> dict[str, Any]:
+    """A future 11-hour interval no other case uses (one day each, from 2090)."""
+    start = datetime(2090, 1, 1, 8, tzinfo=UTC) + timedelta(days=next(ctx.counter))
+    return {"start": iso(start), "end": iso(start + timedelta(hours=11))}
+
+
+def fresh_block(ctx: Ctx, tenant: Tenant, label: str, *, blocked: bool = False, start: datetime | None = None) -> str:
+    """A new block; with ``start``, on a spot of its own (so any time is free)."""
+    spot_id = tenant.spots[label]
+    interval = fresh_interval(ctx)
+    if start is not None:
+        spot = ctx.admin(
+            "POST", f"/v1/buildings/{tenant.buildings[label]}/spots", {"spot_number": ctx.unique("M")}, 201
+        )
+        spot_id, interval = spot["id"], {"start": iso(start), "end": iso(start + timedelta(hours=11))}
+    block = ctx.admin(
+        "POST", f"/v1/spots/{spot_id}/blocks", {**interval, "duration": "11h", "base_price_clp": 5000}, 201
+    )
+    if blocked:
+        ctx.admin("POST", f"/v1/availability-blocks/{block['id']}/block")
+    return block["id"]
+
+
+def booker_of(tenant: Tenant, label: str) -> str:
+    return "resident" if label == labels(tenant)[0] else "resident_2"
+
+
+def booking_body(ctx: Ctx, block_id: str) -> dict[str, Any]:
+    # "ZX" never occurs in lower-case hex ids, so the plate is a string no other field can contain
+    return {
+        "availability_block_id": block_id,
+        "visitor_name": ctx.unique("Visitor "),
+        "vehicle_plate": "ZX" + uuid.uuid4().hex[:6].upper(),
+    }
+
+
+def fresh_booking(
+    ctx: Ctx, tenant: Tenant, label: str, *, start: datetime | None = None, checked_in: bool = False
+) -> dict[str, Any]:
+    """A confirmed booking by the resident of ``label``'s unit 101 (via the API and the worker)."""
+    start = start or datetime.now(UTC) + timedelta(days=1)
+    block_id = fresh_block(ctx, tenant, label, start=start)
+    role = booker_of(tenant, label)
+    response = ctx.call("POST", "/v1/bookings", tenant.headers[role], booking_body(ctx, block_id))
+    assert response.status_code == 202, response.get_json()
+    job = ctx.world.stack.wait_job(tenant.headers[role], response.get_json()["job_id"])
+    assert job["status"] == "succeeded", job
+    booking = job["result"]["booking"]
+    strings = {booking["id"], booking["confirmation_code"], booking["visitor_name"], booking["vehicle_plate"]}
+    ctx.secrets_by_org[tenant.organization_id] |= strings
+    ctx.building_secrets[tenant.buildings[label]] |= strings
+    ctx.person_bookings.setdefault((tenant.organization_id, role), set()).update(strings)
+    if checked_in:
+        ctx.admin("POST", f"/v1/bookings/{booking['id']}/check-in", {})
+    return booking
+
+
+@dataclass(frozen=True)
+class Aim:
+    """Where a case points: URL parameters, other ids a read-back needs, strings no refusal may show."""
+
+    params: dict[str, str]
+    refs: dict[str, str] = field(default_factory=dict)
+    secrets: frozenset[str] = frozenset()
+
+    def ref(self, name: str) -> str:
+        return self.params.get(name) or self.refs[name]
+
+
+AimFn = Callable[[Ctx, Tenant, str], Aim]
+
+
+def at_building(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+    return Aim({"building_id": tenant.buildings[label]})
+
+
+def at_organization(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+    return Aim({"organization_id": tenant.organization_id})
+
+
+def at_spot(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+    return Aim({"spot_id": tenant.spots[label]}, secrets=frozenset({tenant.buildings[label]}))
+
+
+def at_fresh_block(blocked: bool) -> AimFn:
+    def aim(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+        return Aim({"block_id": fresh_block(ctx, tenant, label, blocked=blocked)})
+
+    return aim
+
+
+def at_fresh_pending_resident(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+    resident_id, secrets = _register_pending(ctx, tenant, label)
+    return Aim({"resident_id": resident_id}, secrets=frozenset(secrets))
+
+
+def _register_pending(ctx: Ctx, tenant: Tenant, label: str) -> tuple[str, set[str]]:
+    email, rut = f"{ctx.unique('pending-')}@home.test", valid_rut()
+    form = {
+        "email": email,
+        "password": "resident-password",
+        "first_name": "Pia",
+        "last_name": "Soto",
+        "rut": rut,
+        "building_id": tenant.buildings[label],
+        "unit_number": "101",
+    }
+    response = ctx.world.call("post", "/v1/auth/register", json=form)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"], {email, rut}
+
+
+def at_fresh_user(banned: bool) -> AimFn:
+    """A new (pending) resident's user account of the target building."""
+
+    def aim(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+        resident_id, secrets = _register_pending(ctx, tenant, label)
+        [(user_id,)] = ctx.sql("SELECT user_id::text FROM residents WHERE id = %s", resident_id)
+        if banned:
+            ctx.admin("POST", f"/v1/admin/users/{user_id}/ban", {})
+        return Aim({"user_id": user_id}, secrets=frozenset({*secrets, resident_id}))
+
+    return aim
+
+
+def at_fresh_bookable_block(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+    block_id = fresh_block(ctx, tenant, label, start=datetime.now(UTC) + timedelta(days=1))
+    return Aim({}, refs={"block_id": block_id}, secrets=frozenset({block_id}))
+
+
+def at_fresh_booking(*, soon: bool = False, checked_in: bool = False) -> AimFn:
+    def aim(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+        start = datetime.now(UTC) + (timedelta(minutes=10) if soon else timedelta(days=1))
+        booking = fresh_booking(ctx, tenant, label, start=start, checked_in=checked_in)
+        strings = {booking["confirmation_code"], booking["visitor_name"], booking["vehicle_plate"]}
+        return Aim({"booking_id": booking["id"]}, secrets=frozenset(strings))
+
+    return aim
+
+
+def at_shared_booking(in_url: bool) -> AimFn:
+    def aim(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+        booking = ctx.shared[tenant.buildings[label]]
+        return Aim({"booking_id": booking["id"]} if in_url else {}, refs={"booking_id": booking["id"]})
+
+    return aim
+
+
+def nothing(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+    return Aim({})
+
+
+Snapshot = Callable[[Ctx, Tenant, Aim], Any]
+
+
+def snap(query: str, ref: str | None = None) -> Snapshot:
+    """A SQL read-back of what a write would change (``ref``: the id it is about)."""
+
+    def snapshot(ctx: Ctx, tenant: Tenant, aim: Aim) -> Any:
+        return ctx.sql(query, aim.ref(ref)) if ref else ctx.sql(query)
+
+    return snapshot
+
+
+def snap_org(query: str) -> Snapshot:
+    def snapshot(ctx: Ctx, tenant: Tenant, aim: Aim) -> Any:
+        return ctx.sql(query, tenant.organization_id)
+
+    return snapshot
+
+
+def block_and_bookings(ctx: Ctx, tenant: Tenant, aim: Aim) -> Any:
+    block_id = aim.ref("block_id")
+    state = ctx.sql("SELECT status, version FROM availability_blocks WHERE id = %s", block_id)
+    return state, ctx.sql("SELECT count(*) FROM bookings WHERE block_id = %s", block_id)
+
+
+BOOKING_STATE = snap(
+    "SELECT b.status, b.version, (SELECT count(*) FROM access_events e WHERE e.booking_id = b.id)"
+    " FROM bookings b WHERE b.id = %s",
+    "booking_id",
+)
+
+
+# --- content checks on successful answers ---------------------------------------------------------
+
+Check = Callable[[Ctx, str, Tenant, str, Aim, Any], None]
+
+
+def visible_buildings(caller: str, tenant: Tenant) -> set[str]:
+    first = tenant.buildings[labels(tenant)[0]]
+    return {first} if caller in FIRST_BUILDING_ONLY else set(tenant.buildings.values())
+
+
+def check_exactly_visible(caller: str, tenant: Tenant, ids: set[str], wanted: set[str]) -> None:
+    """Org-wide callers may see buildings added since the world was built; the others exactly theirs."""
+    if caller in FIRST_BUILDING_ONLY:
+        assert ids == wanted, (caller, ids, wanted)
+    else:
+        assert wanted <= ids, (caller, ids, wanted)
+
+
+def check_organization(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+    assert body["id"] == tenant.organization_id
+
+
+def check_organization_buildings(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+    assert {item["organization_id"] for item in body["items"]} <= {tenant.organization_id}
+    ids = {item["id"] for item in body["items"]}
+    check_exactly_visible(caller, tenant, ids, visible_buildings(caller, tenant))
+
+
+def check_organization_stats(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+    """The sum over the buildings whose stats the caller may read, and only those."""
+    ids = {item["building_id"] for item in body["buildings"]}
+    if caller == CONCIERGE:  # no building whose stats a concierge may read
+        assert ids == set() and body["offered_hours"] == 0 and body["revenue_clp"] == 0, body
+        return
+    check_exactly_visible(caller, tenant, ids, visible_buildings(caller, tenant))
+    assert body["offered_hours"] == pytest.approx(sum(item["offered_hours"] for item in body["buildings"]))
+    per_building = {item["building_id"]: item for item in body["buildings"]}
+    for building_id in visible_buildings(caller, tenant):  # the world block of each (in the window)
+        assert per_building[building_id]["offered_hours"] >= 11, per_building[building_id]
+
+
+def check_building(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+    assert body["id"] == tenant.buildings[label] and body["organization_id"] == tenant.organization_id
+
+
+def check_items_of(rows: str) -> Check:
+    """A list of the building: only its rows, and the world's row among them."""
+
+    def check(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+        assert {item["building_id"] for item in body["items"]} == {tenant.buildings[label]}, body
+        assert getattr(tenant, rows)[label] in {item["id"] for item in body["items"]}
+
+    return check
+
+
+def check_availability(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+    spots = ctx.admin("GET", f"/v1/buildings/{tenant.buildings[label]}/spots?limit=200")["items"]
+    assert {item["spot_id"] for item in body["items"]} <= {spot["id"] for spot in spots}, body
+    assert tenant.blocks[label] in {item["id"] for item in body["items"]}
+
+
+def check_building_stats(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+    assert body["offered_hours"] >= 11 and body.get("buildings") is None, body
+
+
+def check_created_in_building(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+    assert body["building_id"] == tenant.buildings[label], body
+
+
+def check_is_the_booking(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+    assert body["id"] == aim.ref("booking_id") and body["building_id"] == tenant.buildings[label], body
+
+
+def check_booking_list(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+    """Listed exactly when the caller may see it (the booker, its building's staff, platform staff)."""
+    ids = {item["id"] for item in body["items"]}
+    sees = BOOKING_VIEW.get(caller) == 200
+    assert (aim.ref("booking_id") in ids) == sees, (caller, sees, ids)
+
+
+# --- the matrix ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scoped:
+    """An endpoint whose rows belong to an organization (or a platform-only action on such rows)."""
+
+    kind: str  # "building" | "organization" | "booking" | "caller_list" | "platform"
+    expect: dict[str, Expected]
+    aim: AimFn
+    on: str  # the target organization: "world" (A), "own" (P) or "bookings" (Q)
+    body: Callable[[Ctx, Tenant, str, Aim], Any] | None = None
+    query: str | Callable[[Ctx, Aim], str] = ""
+    snapshot: Snapshot | None = None  # writes: read back before and after
+    check: Check | None = None  # 2xx: what the answer holds
+    missing_body: Callable[[Ctx], Any] | None = None  # the body naming a row that does not exist
+    read_only: bool = False  # a POST that only reads (nothing to read back)
+    reason: str = ""
+
+    @property
+    def writes(self) -> bool:
+        return self.snapshot is not None
+
+
+@dataclass(frozen=True)
+class NotTenantScoped:
+    reason: str
+
+
+def world_window(ctx: Ctx, aim: Aim) -> str:
+    """From the first to just after the last start of organization A's world blocks (about 2 days ahead)."""
+    return ctx.world_window
+
+
+def shared_window(ctx: Ctx, aim: Aim) -> str:
+    """The instant both shared bookings of Q start at (one in Q1, one in Q2): nothing else is in it."""
+    end = iso(datetime.strptime(ctx.shared_start, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) + timedelta(seconds=1))
+    return f"?from={ctx.shared_start}&to={end}&limit=200"
+
+
+MATRIX: dict[tuple[str, str], Scoped | NotTenantScoped] = {
+    # --- organizations ---
+    ("GET", "/v1/organizations/<organization_id>"): Scoped(
+        "organization", ORGANIZATION_VIEW, at_organization, "world", check=check_organization
+    ),
+    ("GET", "/v1/organizations/<organization_id>/buildings"): Scoped(
+        "organization", ORGANIZATION_VIEW, at_organization, "world", check=check_organization_buildings
+    ),
+    ("GET", "/v1/organizations/<organization_id>/stats"): Scoped(
+        "organization",
+        # A concierge reads no building's stats: an empty sum, or a refusal; both leak nothing.
+        {**ORGANIZATION_VIEW, CONCIERGE: (200, 403)},
+        at_organization,
+        "world",
+        query=world_window,
+        check=check_organization_stats,
+    ),
+    ("POST", "/v1/organizations/<organization_id>/members"): Scoped(
+        "organization",
+        organization_manage(201),
+        at_organization,
+        "own",
+        body=lambda ctx, tenant, label, aim: {
+            "email": f"{ctx.unique('member-')}@staff.test",
+            "password": "staff-password-123",
+            "role": "concierge",
+            "building_ids": [tenant.buildings[label]],
+        },
+        snapshot=snap_org("SELECT count(*) FROM memberships WHERE organization_id = %s"),
+    ),
+    ("POST", "/v1/organizations/<organization_id>/buildings"): Scoped(
+        "organization",
+        organization_manage(201),
+        at_organization,
+        "own",
+        body=lambda ctx, tenant, label, aim: {
+            "name": ctx.unique("Matrix building "),
+            "address": "Calle Matriz 1",
+            "contact_email": "ops@example.test",
+        },
+        snapshot=snap_org("SELECT count(*) FROM buildings WHERE organization_id = %s"),
+    ),
+    # --- buildings and their inventory ---
+    ("GET", "/v1/buildings/<building_id>"): Scoped(
+        "building", BUILDING_VIEW, at_building, "world", check=check_building
+    ),
+    ("PATCH", "/v1/buildings/<building_id>"): Scoped(
+        "building",
+        building_manage(200),
+        at_building,
+        "own",
+        body=lambda ctx, tenant, label, aim: {"name": ctx.unique("Renamed "), "default_base_price_clp": 7777},
+        snapshot=snap("SELECT name, default_base_price_clp, updated_at FROM buildings WHERE id = %s", "building_id"),
+        check=check_building,
+    ),
+    ("GET", "/v1/buildings/<building_id>/units"): Scoped(
+        "building", BUILDING_VIEW, at_building, "world", query="?limit=200", check=check_items_of("units")
+    ),
+    ("POST", "/v1/buildings/<building_id>/units"): Scoped(
+        "building",
+        building_manage(201),
+        at_building,
+        "own",
+        body=lambda ctx, tenant, label, aim: {"unit_number": ctx.unique("U"), "floor": 3},
+        snapshot=snap("SELECT count(*) FROM units WHERE building_id = %s", "building_id"),
+        check=check_created_in_building,
+    ),
+    ("GET", "/v1/buildings/<building_id>/spots"): Scoped(
+        "building", BUILDING_VIEW, at_building, "world", query="?limit=200", check=check_items_of("spots")
+    ),
+    ("POST", "/v1/buildings/<building_id>/spots"): Scoped(
+        "building",
+        building_manage(201),
+        at_building,
+        "own",
+        body=lambda ctx, tenant, label, aim: {"spot_number": ctx.unique("S"), "description": "matrix"},
+        snapshot=snap("SELECT count(*) FROM visitor_spots WHERE building_id = %s", "building_id"),
+        check=check_created_in_building,
+    ),
+    ("GET", "/v1/buildings/<building_id>/residents"): Scoped(
+        "building", BUILDING_STAFF_READ, at_building, "world", query="?limit=200", check=check_items_of("residents")
+    ),
+    ("GET", "/v1/buildings/<building_id>/stats"): Scoped(
+        "building", BUILDING_STAFF_READ, at_building, "world", query=world_window, check=check_building_stats
+    ),
+    ("GET", "/v1/buildings/<building_id>/availability"): Scoped(
+        "building", BUILDING_VIEW, at_building, "world", query=world_window, check=check_availability
+    ),
+    ("POST", "/v1/buildings/<building_id>/availability/generate"): Scoped(
+        "building",
+        building_manage(202),
+        at_building,
+        "own",
+        snapshot=snap("SELECT count(*) FROM jobs WHERE type = 'availability.generate'"),
+    ),
+    ("POST", "/v1/spots/<spot_id>/blocks"): Scoped(
+        "building",
+        building_manage(201),
+        at_spot,
+        "own",
+        body=lambda ctx, tenant, label, aim: {**fresh_interval(ctx), "duration": "11h", "base_price_clp": 4000},
+        snapshot=snap("SELECT count(*) FROM availability_blocks WHERE spot_id = %s", "spot_id"),
+    ),
+    ("POST", "/v1/availability-blocks/<block_id>/block"): Scoped(
+        "building",
+        building_manage(200),
+        at_fresh_block(blocked=False),
+        "own",
+        snapshot=snap("SELECT status, version FROM availability_blocks WHERE id = %s", "block_id"),
+    ),
+    ("POST", "/v1/availability-blocks/<block_id>/unblock"): Scoped(
+        "building",
+        building_manage(200),
+        at_fresh_block(blocked=True),
+        "own",
+        snapshot=snap("SELECT status, version FROM availability_blocks WHERE id = %s", "block_id"),
+    ),
+    ("POST", "/v1/residents/<resident_id>/verify"): Scoped(
+        "building",
+        building_manage(200),
+        at_fresh_pending_resident,
+        "own",
+        snapshot=snap("SELECT verified_at, verified_by FROM residents WHERE id = %s", "resident_id"),
+    ),
+    # --- bookings and the gate ---
+    ("POST", "/v1/bookings"): Scoped(
+        "booking",
+        {
+            # Only residents book (403 before any lookup); a block outside the resident's building
+            # is the job's typed not-found, exactly like a block that does not exist.
+            **{caller: 403 for caller in BOOKING_VIEW},
+            ANONYMOUS: 401,
+            OTHER_ORG_RESIDENT: Job("not-found"),
+            OTHER_BUILDING_RESIDENT: Job("not-found"),
+            RESIDENT: Job(),
+            NEIGHBOUR: Job(),
+        },
+        at_fresh_bookable_block,
+        "bookings",
+        body=lambda ctx, tenant, label, aim: booking_body(ctx, aim.ref("block_id")),
+        missing_body=lambda ctx: booking_body(ctx, str(uuid.uuid4())),
+        snapshot=block_and_bookings,
+    ),
+    ("GET", "/v1/bookings"): Scoped(
+        "caller_list",
+        {**{caller: 200 for caller in BOOKING_VIEW if caller != OTHER_BUILDING_ADMIN}, ANONYMOUS: 401},
+        at_shared_booking(in_url=False),
+        "bookings",
+        query=shared_window,
+        check=check_booking_list,
+    ),
+    ("GET", "/v1/bookings/<booking_id>"): Scoped(
+        "booking", BOOKING_VIEW, at_shared_booking(in_url=True), "bookings", check=check_is_the_booking
+    ),
+    ("POST", "/v1/bookings/<booking_id>/cancel"): Scoped(
+        "booking",
+        {
+            **BOOKING_VIEW,
+            RESIDENT: Job(),  # the booker, before the block starts
+            BUILDING_ADMIN: Job(),
+            ORG_ADMIN: Job(),
+            PLATFORM_ADMIN: Job(),
+            SUPPORT: 403,  # read-only everywhere
+            # "staff of that building" (DOMAIN.md) may cancel; if a concierge may not, 403.
+            CONCIERGE: (Job(), 403),
+        },
+        at_fresh_booking(),
+        "bookings",
+        body=lambda ctx, tenant, label, aim: {},
+        snapshot=BOOKING_STATE,
+    ),
+    ("POST", "/v1/bookings/<booking_id>/check-in"): Scoped(
+        "booking",
+        BOOKING_GATE,
+        at_fresh_booking(soon=True),
+        "bookings",
+        body=lambda ctx, tenant, label, aim: {},
+        snapshot=BOOKING_STATE,
+        check=check_is_the_booking,
+    ),
+    ("POST", "/v1/bookings/<booking_id>/check-out"): Scoped(
+        "booking",
+        BOOKING_GATE,
+        at_fresh_booking(soon=True, checked_in=True),
+        "bookings",
+        body=lambda ctx, tenant, label, aim: {},
+        snapshot=BOOKING_STATE,
+        check=check_is_the_booking,
+    ),
+    ("POST", "/v1/gate/lookup"): Scoped(
+        "booking",
+        {
+            **BOOKING_GATE,
+            # not gate staff anywhere: refused, or simply nothing found; neither says the code exists
+            RESIDENT: (403, 404),
+            NEIGHBOUR: (403, 404),
+            OTHER_BUILDING_RESIDENT: (403, 404),
+            SUPPORT: (403, 404),
+        },
+        at_shared_booking(in_url=False),
+        "bookings",
+        body=lambda ctx, tenant, label, aim: {
+            "confirmation_code": ctx.shared[tenant.buildings[label]]["confirmation_code"]
+        },
+        missing_body=lambda ctx: {"confirmation_code": "ZZZZZZZZ"},
+        check=check_is_the_booking,
+        read_only=True,
+    ),
+    # --- platform-only actions (not tenant-scoped, but still checked: nobody else may do them) ---
+    ("POST", "/v1/organizations"): Scoped(
+        "platform",
+        {**platform_only(201), ORG_ADMIN: 403},
+        nothing,
+        "own",
+        body=lambda ctx, tenant, label, aim: {"name": ctx.unique("Matrix org ")},
+        snapshot=snap("SELECT count(*) FROM organizations"),
+        reason="creates a tenant: platform_admin only",
+    ),
+    ("POST", "/v1/admin/users/<user_id>/ban"): Scoped(
+        "platform",
+        # the org_admin of the resident's own organization is left out: API.md lets them ban their residents
+        platform_only(200),
+        at_fresh_user(banned=False),
+        "own",
+        body=lambda ctx, tenant, label, aim: {"reason": "matrix"},
+        snapshot=snap("SELECT banned_at FROM users WHERE id = %s", "user_id"),
+        reason="platform_admin only (require_platform_admin before any lookup)",
+    ),
+    ("POST", "/v1/admin/users/<user_id>/unban"): Scoped(
+        "platform",
+        platform_only(200),
+        at_fresh_user(banned=True),
+        "own",
+        snapshot=snap("SELECT banned_at FROM users WHERE id = %s", "user_id"),
+        reason="platform_admin only (require_platform_admin before any lookup)",
+    ),
+    # --- not tenant-scoped: the caller's own account, jobs and sessions, or public ---
+    ("POST", "/v1/auth/register"): NotTenantScoped("public self sign-up; names a building but reads nothing back"),
+    ("POST", "/v1/auth/login"): NotTenantScoped("public: credentials in, tokens out"),
+    ("POST", "/v1/auth/mfa/verify"): NotTenantScoped("public: second factor of a pending login"),
+    ("POST", "/v1/auth/mfa/enroll"): NotTenantScoped("the caller's own authenticator"),
+    ("POST", "/v1/auth/mfa/confirm"): NotTenantScoped("the caller's own authenticator"),
+    ("POST", "/v1/auth/mfa/disable"): NotTenantScoped("the caller's own authenticator"),
+    ("POST", "/v1/auth/logout"): NotTenantScoped("the caller's own session"),
+    ("POST", "/v1/auth/logout-all"): NotTenantScoped("the caller's own sessions"),
+    ("GET", "/v1/auth/sessions"): NotTenantScoped("the caller's own sessions"),
+    ("DELETE", "/v1/auth/sessions/<session_id>"): NotTenantScoped("the caller's own sessions"),
+    ("POST", "/v1/auth/password"): NotTenantScoped("the caller's own password"),
+    ("GET", "/v1/me"): NotTenantScoped("the caller's own account"),
+    ("GET", "/v1/me/webhook-secret"): NotTenantScoped("the caller's own signing secret"),
+    ("POST", "/v1/me/webhook-secret"): NotTenantScoped("the caller's own signing secret"),
+    ("GET", "/v1/jobs"): NotTenantScoped("the caller's own jobs"),
+    ("GET", "/v1/jobs/<job_id>"): NotTenantScoped("per user: the submitter and platform admins (rbac.can_view_job)"),
+    ("POST", "/v1/system/ping"): NotTenantScoped("a no-op job any logged-in user may run"),
+}
+
+SCOPED = {key: entry for key, entry in MATRIX.items() if isinstance(entry, Scoped)}
+CASES = [(key, caller) for key, entry in SCOPED.items() for caller in entry.expect]
+
+
+def case_id(case: tuple[tuple[str, str], str]) -> str:
+    (method, rule), caller = case
+    return f"{method} {rule} | {caller}"
+
+
+def fill(rule: str, params: dict[str, str]) -> str:
+    return PARAM.sub(lambda m: params[m.group(1)], rule)
+
+
+# --- the tests -----------------------------------------------------------------------------------
+
+
+def test_every_v1_endpoint_has_a_matrix_entry(stack):
+    """A new endpoint without an entry fails here, and so does an entry for an endpoint that is gone."""
+    found = {
+        (method, rule.rule)
+        for rule in stack.app.url_map.iter_rules()
+        if rule.rule.startswith("/v1/")
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    assert sorted(found - MATRIX.keys()) == [], "endpoints without a MATRIX entry (tenant-scoped or not?)"
+    assert sorted(MATRIX.keys() - found) == [], "stale MATRIX entries"
+
+
+REQUIRED_CALLERS = {
+    "building": {ANONYMOUS, *OTHER_ORG, OTHER_BUILDING_ADMIN, CONCIERGE, RESIDENT, SUPPORT, ORG_ADMIN, BUILDING_ADMIN},
+    "organization": {ANONYMOUS, *OTHER_ORG, CONCIERGE, RESIDENT, SUPPORT, ORG_ADMIN, BUILDING_ADMIN},
+    "booking": {ANONYMOUS, *OTHER_ORG, OTHER_BUILDING_ADMIN, OTHER_BUILDING_RESIDENT, NEIGHBOUR, CONCIERGE, RESIDENT},
+    "caller_list": {ANONYMOUS, *OTHER_ORG, OTHER_BUILDING_RESIDENT, NEIGHBOUR, CONCIERGE, RESIDENT, SUPPORT},
+    "platform": {ANONYMOUS, *OTHER_ORG, CONCIERGE, RESIDENT, SUPPORT, BUILDING_ADMIN},
+}
+
+
+def test_every_entry_says_why_or_covers_the_callers_that_matter():
+    for key, entry in MATRIX.items():
+        if isinstance(entry, NotTenantScoped):
+            assert entry.reason.strip(), key
+            continue
+        method = key[0]
+        missing = (REQUIRED_CALLERS[entry.kind] | {PLATFORM_ADMIN}) - entry.expect.keys()
+        assert not missing, (key, missing)
+        assert any(succeeds(expected) for expected in entry.expect.values()), f"{key}: no rightful caller"
+        assert entry.kind != "platform" or entry.reason.strip(), key
+        assert (method == "GET" or entry.read_only) != entry.writes, f"{key}: writes need a read-back, reads none"
+        assert entry.check is not None or entry.writes, f"{key}: a read needs a content check"
+        assert entry.on in ("world", "own", "bookings") and (entry.on != "world" or not entry.writes), key
+
+
+def _follow_job(ctx: Ctx, headers: dict[str, str], response: Any) -> dict[str, Any]:
+    job = ctx.world.stack.wait_job(headers, response.get_json()["job_id"])
+    assert job["status"] in ("succeeded", "failed"), job
+    return job
+
+
+def _refusal_leaks(ctx: Ctx, tenant: Tenant, aim: Aim, sent: str, text: str) -> set[str]:
+    return {s for s in ctx.secrets_by_org[tenant.organization_id] | aim.secrets if s not in sent and s in text}
+
+
+@pytest.mark.parametrize(("key", "caller"), CASES, ids=[case_id(case) for case in CASES])
+def test_isolation_matrix(ctx: Ctx, key: tuple[str, str], caller: str):
+    method, rule = key
+    entry = SCOPED[key]
+    tenant = ctx.tenant(entry.on)
+    label = labels(tenant)[1 if caller == OTHER_BUILDING_ADMIN else 0]
+    aim = entry.aim(ctx, tenant, label)
+    body = entry.body(ctx, tenant, label, aim) if entry.body else None
+    query = entry.query(ctx, aim) if callable(entry.query) else entry.query
+    path = fill(rule, aim.params) + query
+    headers = ctx.headers(caller, tenant)
+    sent = path + (json.dumps(body, ensure_ascii=False) if body is not None else "")
+    before = entry.snapshot(ctx, tenant, aim) if entry.snapshot else None
+
+    response = ctx.call(method, path, headers, body)
+
+    expected = options(entry.expect[caller])
+    text = response.get_data(as_text=True)
+    assert response.status_code in {http_status(o) for o in expected}, (
+        method,
+        path,
+        caller,
+        response.status_code,
+        text,
+    )
+    refused = response.status_code >= 400
+    job = None
+    if response.status_code == 202 and any(isinstance(o, Job) for o in expected):
+        job = _follow_job(ctx, headers, response)
+        error = job["error"]["type"] if job["status"] == "failed" else None
+        wanted = {None if o.error is None else f"/problems/{o.error}" for o in expected if isinstance(o, Job)}
+        assert error in wanted, (caller, job)
+        refused, text = error is not None, json.dumps(job, ensure_ascii=False)
+    after = entry.snapshot(ctx, tenant, aim) if entry.snapshot else None
+
+    if refused:
+        document = job["error"] if job is not None else response.get_json()
+        if job is None:
+            assert response.mimetype == PROBLEM, (response.mimetype, text)
+            assert document["status"] == response.status_code
+            assert document["type"] == PROBLEM_TYPES[response.status_code], document
+        leaked = _refusal_leaks(ctx, tenant, aim, sent, text)
+        assert not leaked, (caller, leaked, text)
+        assert after == before, f"a refused {method} {rule} changed {before} into {after}"
+        if document["status"] == 404 and (aim.params or entry.missing_body):
+            # out of scope reads exactly like "does not exist": no existence oracle
+            missing = fill(rule, {name: str(uuid.uuid4()) for name in aim.params}) + query
+            twin = ctx.call(method, missing, headers, entry.missing_body(ctx) if entry.missing_body else body)
+            if job is not None:
+                twin_document = _follow_job(ctx, headers, twin)["error"]
+            else:
+                assert twin.status_code == 404 and twin.mimetype == PROBLEM, twin.get_data(as_text=True)
+                twin_document = twin.get_json()
+            fields = ("type", "title", "status", "detail", "errors")
+            assert {k: document.get(k) for k in fields} == {k: (twin_document or {}).get(k) for k in fields}
+    else:
+        leaked = {s for s in ctx.hidden(caller, tenant, entry.kind == "caller_list") if s in text}
+        assert not leaked, (caller, leaked, text)
+        if entry.writes:
+            assert after != before, f"{method} {rule} answered {response.status_code} but changed nothing"
+        if entry.check is not None:
+            entry.check(ctx, caller, tenant, label, aim, response.get_json())
+
+
+# --- the tenancy acceptance statements, spelled out --------------------------------------------------
+
+
+def test_org_admin_with_two_buildings_sees_stats_for_both_and_the_other_admin_neither(ctx: Ctx):
+    a, b = ctx.world.a, ctx.world.b
+    mine = ctx.call("GET", f"/v1/organizations/{a.organization_id}/stats", a.headers["org_admin"])
+    assert mine.status_code == 200
+    assert {a.buildings["A1"], a.buildings["A2"]} <= {row["building_id"] for row in mine.get_json()["buildings"]}
+    for target, caller in ((a, b.headers["org_admin"]), (b, a.headers["org_admin"])):
+        theirs = ctx.call("GET", f"/v1/organizations/{target.organization_id}/stats", caller)
+        assert theirs.status_code == 404 and theirs.mimetype == PROBLEM
+        assert ctx.names[target.organization_id] not in theirs.get_data(as_text=True)
+
+
+def test_listing_another_organizations_buildings_is_404_both_ways(ctx: Ctx):
+    a, b = ctx.world.a, ctx.world.b
+    for target, caller in ((b, a.headers["org_admin"]), (a, b.headers["org_admin"])):
+        response = ctx.call("GET", f"/v1/organizations/{target.organization_id}/buildings", caller)
+        assert response.status_code == 404 and response.mimetype == PROBLEM
+        text = response.get_data(as_text=True)
+        for building_id in target.buildings.values():
+            assert building_id not in text and ctx.names[building_id] not in text
+
+
+def test_building_admin_lists_only_their_building(ctx: Ctx):
+    a = ctx.world.a
+    response = ctx.call("GET", f"/v1/organizations/{a.organization_id}/buildings", a.headers["building_admin"])
+    assert response.status_code == 200
+    assert [item["id"] for item in response.get_json()["items"]] == [a.buildings["A1"]]

@@ -74,7 +74,29 @@ def rotate_keys(wait: bool) -> None:
     click.echo(f"rotated {job.result['rotated']} values; every value is now under key {job.result['key_id']}")
 
 
+@click.group("pricing")
+def pricing() -> None:
+    """Yield management."""
+
+
+@pricing.command("recalculate")
+@click.option("--building", "building_id", type=click.UUID, default=None, help="One building (default: all).")
+@click.option("--wait/--no-wait", default=True, help="Follow the job's progress until it ends.")
+def recalculate_prices(building_id: uuid.UUID | None, wait: bool) -> None:
+    """Refresh the stored price of every future available block (a job on the workers)."""
+    payload = {"building_ids": [str(building_id)] if building_id else []}
+    accepted = submit("pricing.recalculate", payload, audit.Actor.system())
+    click.echo(f"job {accepted['job_id']} queued")
+    if not wait:
+        return
+    job = follow_job(accepted["job_id"], "recalculating")
+    if job.status != JobStatus.SUCCEEDED:
+        raise click.ClickException(f"recalculation failed: {(job.error or {}).get('detail', 'unknown error')}")
+    click.echo(f"{job.result['blocks_updated']} blocks updated")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(keys)
+    app.cli.add_command(pricing)

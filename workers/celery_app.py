@@ -29,6 +29,7 @@ celery.conf.include = [
     "workers.tasks.keys",
     "workers.tasks.availability",
     "workers.tasks.bookings",
+    "workers.tasks.pricing",
 ]
 
 

@@ -9,6 +9,7 @@ from app.api import (
     admin,
     auth,
     availability,
+    blocklist,
     bookings,
     buildings,
     errors,
@@ -16,6 +17,7 @@ from app.api import (
     me,
     ops,
     organizations,
+    pricing,
     residents,
     system,
 )
@@ -31,6 +33,8 @@ RESOURCE_BLUEPRINTS = (
     buildings.bp,
     availability.bp,
     bookings.bp,
+    pricing.bp,
+    blocklist.bp,
 )
 
 

@@ -6,13 +6,13 @@ import uuid
 from typing import Literal
 
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
 from app.api.idempotency import current_claim, idempotent
 from app.api.organizations import ERRORS
 from app.api.pages import PageQuery, page
-from app.api.schemas import JobAccepted, StrictModel
+from app.api.schemas import JobAccepted, StrictModel, UtcDatetime
 from app.domain.timefmt import rfc3339
 from app.extensions import db
 from app.jobs import submit
@@ -38,8 +38,8 @@ class BuildingPath(BaseModel):
 
 
 class BlockRequest(StrictModel):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: UtcDatetime
+    end: UtcDatetime
     duration: Literal["11h", "23h"]
     base_price_clp: int = Field(ge=0, le=100_000_000)
 
@@ -64,10 +64,10 @@ class BlockPage(BaseModel):
 class AvailabilityQuery(PageQuery):
     model_config = ConfigDict(populate_by_name=True)
 
-    from_: AwareDatetime | None = Field(
+    from_: UtcDatetime | None = Field(
         default=None, alias="from", description="Blocks starting at or after; default now."
     )
-    to: AwareDatetime | None = Field(default=None, description="Blocks starting before; default 30 days ahead.")
+    to: UtcDatetime | None = Field(default=None, description="Blocks starting before; default 30 days ahead.")
     duration: Literal["11h", "23h"] | None = None
     status: Literal["available", "reserved", "blocked"] | None = Field(default=None, description="Default available.")
 

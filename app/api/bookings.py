@@ -6,13 +6,21 @@ import uuid
 from typing import Literal
 
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.api.callbacks import validated_callback_url
-from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
+from app.api.context import BEARER_SECURITY, client_ip, current_principal, login_required, request_actor
 from app.api.idempotency import current_claim, idempotent
 from app.api.pages import PageQuery, page
-from app.api.schemas import PROBLEM_RESPONSES, CallbackField, JobAccepted, PersonName, ProblemDocument, StrictModel
+from app.api.schemas import (
+    PROBLEM_RESPONSES,
+    CallbackField,
+    JobAccepted,
+    PersonName,
+    ProblemDocument,
+    StrictModel,
+    UtcDatetime,
+)
 from app.domain.bookings import InvalidPlate, normalize_plate
 from app.domain.identity import InvalidIdentity, normalize_phone
 from app.jobs import submit
@@ -81,8 +89,8 @@ class BookingListQuery(PageQuery):
     status: Literal["pending", "confirmed", "checked_in", "checked_out", "cancelled", "no_show", "overstay"] | None = (
         None
     )
-    from_: AwareDatetime | None = Field(default=None, alias="from", description="Blocks starting at or after.")
-    to: AwareDatetime | None = Field(default=None, description="Blocks starting before.")
+    from_: UtcDatetime | None = Field(default=None, alias="from", description="Blocks starting at or after.")
+    to: UtcDatetime | None = Field(default=None, description="Blocks starting before.")
 
 
 class CancelRequest(CallbackField):
@@ -116,7 +124,7 @@ def create(body: BookingRequest) -> tuple[dict[str, object], int, dict[str, str]
     principal = current_principal()
     if principal.resident_id is None:
         raise Problem("forbidden", "Only residents can book.")
-    payload = body.model_dump(mode="json", exclude={"callback_url"})
+    payload = {**body.model_dump(mode="json", exclude={"callback_url"}), "ip": client_ip()}
     document = submit(
         "booking.create",
         payload,

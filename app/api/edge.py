@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
@@ -29,15 +30,46 @@ def _start() -> None:
     limit = request.max_content_length
     if limit is not None and request.content_length is not None and request.content_length > limit:
         raise Problem("payload-too-large", "The request body is larger than the 1 MiB limit.")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in value or "\x00" in name:
+            raise _nul(f"/{name}")
     if request.method in BODY_METHODS and _has_body():
         if not request.is_json:
             raise Problem("unsupported-media-type", "Send the body as application/json.")
         try:
-            request.get_json()
+            body = request.get_json()
         except RequestEntityTooLarge as exc:
             raise Problem("payload-too-large", "The request body is larger than the 1 MiB limit.") from exc
         except BadRequest as exc:
             raise Problem("malformed-request", "The request body is not valid JSON.") from exc
+        where = _nul_pointer(body, "")
+        if where is not None:
+            raise _nul(where or "/")
+
+
+def _nul(pointer: str) -> Problem:
+    """NUL characters are refused everywhere: no text column (nor PostgreSQL) can hold them."""
+    return Problem(
+        "validation-error", "Text must not contain NUL characters.", errors=[{"pointer": pointer, "detail": "NUL"}]
+    )
+
+
+def _nul_pointer(value: Any, at: str) -> str | None:
+    if isinstance(value, str):
+        return at if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                return f"{at}/{key}"
+            found = _nul_pointer(item, f"{at}/{key}")
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_pointer(item, f"{at}/{index}")
+            if found is not None:
+                return found
+    return None
 
 
 def _has_body() -> bool:

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 # Short human texts: surrounding spaces are removed first, so "   " is refused as empty.
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. year 1 with a negative offset
+        raise ValueError("the instant is out of range") from exc
+
+
+#: An instant with an explicit offset, held in UTC (PostgreSQL accepts offsets of +-15:59 only, and
+#: every comparison and display is in UTC anyway).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 class StrictModel(BaseModel):

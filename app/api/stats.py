@@ -31,14 +31,27 @@ class StatsResponse(BaseModel):
 
 
 def _instant(value: datetime | date) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.combine(value, time.min, tzinfo=UTC)
+    """Dates are UTC midnights; datetimes without an offset are UTC; all end up in UTC."""
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time.min, tzinfo=UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise Problem(
+            "validation-error", "The instant is out of range.", errors=[{"pointer": "/from", "detail": "out of range"}]
+        ) from exc
 
 
 def stats_window(query: StatsQuery) -> tuple[datetime, datetime]:
     end = _instant(query.to) if query.to else datetime.now(UTC)
-    start = _instant(query.from_) if query.from_ else end - timedelta(days=DEFAULT_WINDOW_DAYS)
+    try:
+        start = _instant(query.from_) if query.from_ else end - timedelta(days=DEFAULT_WINDOW_DAYS)
+    except OverflowError as exc:  # 'to' within 30 days of the year 1
+        raise Problem(
+            "validation-error", "The window is out of range.", errors=[{"pointer": "/to", "detail": "out of range"}]
+        ) from exc
     if end <= start:
         raise Problem(
             "validation-error", "'to' must be after 'from'.", errors=[{"pointer": "/to", "detail": "after from"}]

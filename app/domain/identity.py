@@ -47,3 +47,24 @@ def normalize_phone(value: str) -> str:
     if compact.startswith("+56") and len(compact) != 12:
         raise InvalidIdentity("a Chilean number has 9 digits after +56")
     return compact
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_email(value: str) -> str:
+    """A plausible e-mail address, trimmed and lower-cased (how its blind index is computed)."""
+    email = value.strip().lower()
+    if not _EMAIL.match(email):
+        raise InvalidIdentity("not an e-mail address")
+    return email
+
+
+def normalize_ip(value: str) -> str:
+    """An IP address in its canonical form (``::ffff:1.2.3.4`` stays distinct from ``1.2.3.4``)."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(value.strip()).compressed
+    except ValueError as exc:
+        raise InvalidIdentity("not an IP address") from exc

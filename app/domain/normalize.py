@@ -6,11 +6,12 @@ Pure functions only. RUT and phone normalizers validate too (``identity.InvalidI
 from __future__ import annotations
 
 from app.domain.bookings import normalize_plate
-from app.domain.identity import normalize_phone, normalize_rut
+from app.domain.identity import normalize_ip, normalize_phone, normalize_rut
 
 rut = normalize_rut
 phone = normalize_phone
 plate = normalize_plate
+ip = normalize_ip
 
 
 def email(value: str) -> str:

@@ -81,6 +81,12 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
                 "schedule": crontab(hour=6, minute=0),
                 "options": {"expires": 3600},
             },
+            "pricing.recalculate_nightly": {
+                # Hourly: each building is recalculated when it is 03:00 in its own timezone.
+                "task": "pricing.recalculate_nightly",
+                "schedule": crontab(minute=0),
+                "options": {"expires": 1800},
+            },
             "bookings.mark_overdue": {
                 "task": "bookings.mark_overdue",
                 "schedule": timedelta(minutes=1),

@@ -26,6 +26,7 @@ JOB_TYPES: dict[str, JobType] = {
         JobType("system.ping", soft_time_limit=10, time_limit=15),
         JobType("availability.generate", soft_time_limit=600, time_limit=660),
         JobType("booking.create", soft_time_limit=20, time_limit=30),
+        JobType("pricing.recalculate", soft_time_limit=2 * 3600, time_limit=2 * 3600 + 60),
         JobType("booking.cancel", soft_time_limit=20, time_limit=30),
         # Long jobs renew their lease with every progress report; the limits bound a whole run. A
         # message outliving the broker's visibility timeout is redelivered, finds the job leased

@@ -5,6 +5,7 @@ Importing this package registers every table on ``Base.metadata`` (Alembic relie
 
 from app.models.audit import AuditLog
 from app.models.availability import AvailabilityBlock, BlockDuration, BlockStatus
+from app.models.blocklist import BlocklistEntry
 from app.models.booking import AccessEvent, Booking
 from app.models.building import Building, Unit, VisitorSpot
 from app.models.idempotency import IdempotencyKey
@@ -22,6 +23,7 @@ __all__ = [
     "AvailabilityBlock",
     "BlockDuration",
     "BlockStatus",
+    "BlocklistEntry",
     "Booking",
     "Building",
     "IdempotencyKey",

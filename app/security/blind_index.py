@@ -19,6 +19,7 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
     "rut": normalize.rut,
     "phone": normalize.phone,
     "plate": normalize.plate,
+    "ip": normalize.ip,
 }
 
 

@@ -10,6 +10,7 @@ partial unique index (one live booking per block) is the backstop that answers t
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -21,12 +22,12 @@ from app.domain.bookings import BookingStatus
 from app.domain.timefmt import rfc3339
 from app.extensions import db
 from app.jobs import JobRun
-from app.models import AvailabilityBlock, BlockStatus, Booking, Building, Resident, VisitorSpot
+from app.models import AvailabilityBlock, BlockStatus, Booking, Building, Resident, User, VisitorSpot
 from app.problems import Problem
 from app.security import rbac
 from app.security.crypto import blind_index
 from app.security.rbac import Principal
-from app.services import audit, pricing
+from app.services import audit, blocklist, pricing
 from app.services.pagination import paginate
 
 CODE_ATTEMPTS = 5
@@ -93,6 +94,8 @@ def book(run: JobRun) -> dict[str, Any]:
             "booking-limit-reached",
             f"You already hold {upcoming} upcoming bookings, the building's maximum.",
         )
+    if _blocked(resident, building, payload):
+        raise Problem("blocked", "You cannot book in this building.")
     price, rule = pricing.price_block(block, building)
     expected = payload.get("expected_price_clp")
     if expected is not None and int(expected) != price.price_clp:
@@ -141,6 +144,22 @@ def book(run: JobRun) -> dict[str, Any]:
         details={"block_id": str(block.id), "price_clp": price.price_clp, "job_id": str(run.id)},
     )
     return {"booking": booking_document(booking, spot_number_of(booking))}
+
+
+def _blocked(resident: Resident, building: Building, payload: dict[str, Any]) -> bool:
+    """The resident's e-mail, phone and RUT, the plate and the request's IP against the blocklist."""
+    user = db.session.get(User, resident.user_id)
+    checks = [("rut", resident.rut_bidx), ("plate", blocklist.index_of("plate", payload["vehicle_plate"]))]
+    if user is not None:
+        checks.append(("email", user.email_bidx))
+    if resident.phone_bidx is not None:
+        checks.append(("phone", resident.phone_bidx))
+    if payload.get("visitor_phone"):
+        checks.append(("phone", blocklist.index_of("phone", payload["visitor_phone"])))
+    if payload.get("ip"):
+        with contextlib.suppress(ValueError):  # no usable address (e.g. a unix socket): nothing to check
+            checks.append(("ip", blocklist.index_of("ip", payload["ip"])))
+    return blocklist.is_blocked(building, checks)
 
 
 def _insert_booking(booking: Booking) -> Booking:
@@ -212,7 +231,6 @@ def _transition(booking: Booking, target: BookingStatus, **values: Any) -> None:
 
 def principal_for(user_id: uuid.UUID | None) -> Principal | None:
     """The authorization view of a user, for jobs acting on their behalf."""
-    from app.models import User
     from app.services.auth import membership_scopes
 
     if user_id is None:

@@ -175,3 +175,17 @@ def test_docs_page_renders_with_its_own_policy(stack):
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     asset = stack.client().get("/docs/swagger/js/swagger-ui-bundle.js")
     assert asset.status_code == 200
+
+
+def test_nul_characters_are_refused_in_bodies_and_query_strings(stack, auth):
+    body = stack.client().post("/v1/system/ping", json={"callback_url": "http://x\u0000y/"}, headers=auth)
+    assert_problem(body, 422, "validation-error")
+    assert body.get_json()["errors"][0]["pointer"] == "/callback_url"
+    query = stack.client().get("/v1/jobs?type=a%00b", headers=auth)
+    assert_problem(query, 422, "validation-error")
+    assert query.get_json()["errors"][0]["pointer"] == "/type"
+
+
+def test_instants_with_offsets_postgres_cannot_hold_are_taken_in_utc(stack, auth):
+    response = stack.client().get("/v1/bookings?to=2701-07-14T07:49:13-22:36", headers=auth)
+    assert response.status_code == 200

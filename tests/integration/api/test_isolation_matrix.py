@@ -505,6 +505,40 @@ def at_shared_booking(in_url: bool) -> AimFn:
     return aim
 
 
+def rule_body(ctx: Ctx) -> dict[str, Any]:
+    start = datetime(2091, 1, 1, tzinfo=UTC) + timedelta(days=next(ctx.counter))
+    return {
+        "name": ctx.unique("Rule "),
+        "priority": 5,
+        "starts_at": iso(start),
+        "ends_at": iso(start + timedelta(hours=6)),
+        "multiplier": "1.5",
+    }
+
+
+def at_fresh_rule(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+    rule = ctx.admin("POST", f"/v1/buildings/{tenant.buildings[label]}/pricing-rules", rule_body(ctx), 201)
+    return Aim({"rule_id": rule["id"]})
+
+
+def at_world_block(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+    return Aim({"block_id": tenant.blocks[label]})
+
+
+def at_building_ref(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+    """The building is named in the body or the query string, not in the path."""
+    return Aim({}, refs={"building_id": tenant.buildings[label]}, secrets=frozenset({tenant.buildings[label]}))
+
+
+def plate_ban(ctx: Ctx, building_id: str) -> dict[str, Any]:
+    return {"type": "plate", "value": "ZX" + uuid.uuid4().hex[:6].upper(), "building_id": building_id}
+
+
+def at_fresh_entry(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+    entry = ctx.admin("POST", "/v1/blocklist", plate_ban(ctx, tenant.buildings[label]), 201)
+    return Aim({"entry_id": entry["id"]})
+
+
 def nothing(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
     return Aim({})
 
@@ -608,6 +642,25 @@ def check_building_stats(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim:
 
 def check_created_in_building(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
     assert body["building_id"] == tenant.buildings[label], body
+
+
+def check_rules_of_building(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+    assert {item["building_id"] for item in body["items"]} <= {tenant.buildings[label]}, body
+
+
+def check_quote(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+    assert body["base_price_clp"] == 5000 and body["price_clp"] >= 0 and "rule_id" in body, body
+
+
+def check_blocklist_of_building(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
+    """Only entries that apply to the building: global, its organization's, its own."""
+    building_id = aim.ref("building_id")
+    for item in body["items"]:
+        assert (
+            item["scope"] == "global"
+            or item["organization_id"] == tenant.organization_id
+            or item["building_id"] == building_id
+        ), item
 
 
 def check_is_the_booking(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
@@ -868,6 +921,63 @@ MATRIX: dict[tuple[str, str], Scoped | NotTenantScoped] = {
         missing_body=lambda ctx: {"confirmation_code": "ZZZZZZZZ"},
         check=check_is_the_booking,
         read_only=True,
+    ),
+    # --- yield management and the blocklist ---
+    ("POST", "/v1/buildings/<building_id>/pricing-rules"): Scoped(
+        "building",
+        building_manage(201),
+        at_building,
+        "own",
+        body=lambda ctx, tenant, label, aim: rule_body(ctx),
+        snapshot=snap("SELECT count(*) FROM pricing_rules WHERE building_id = %s", "building_id"),
+        check=check_created_in_building,
+    ),
+    ("GET", "/v1/buildings/<building_id>/pricing-rules"): Scoped(
+        "building", BUILDING_STAFF_READ, at_building, "world", query="?limit=200", check=check_rules_of_building
+    ),
+    ("DELETE", "/v1/pricing-rules/<rule_id>"): Scoped(
+        "building",
+        building_manage(204),
+        at_fresh_rule,
+        "own",
+        snapshot=snap("SELECT is_active FROM pricing_rules WHERE id = %s", "rule_id"),
+    ),
+    ("GET", "/v1/availability-blocks/<block_id>/quote"): Scoped(
+        "building", BUILDING_VIEW, at_world_block, "world", check=check_quote
+    ),
+    ("POST", "/v1/pricing/recalculations"): Scoped(
+        "building",
+        {**building_manage(202), ORG_ADMIN: Job(), BUILDING_ADMIN: Job(), PLATFORM_ADMIN: Job()},
+        at_building_ref,
+        "own",
+        body=lambda ctx, tenant, label, aim: {"building_id": aim.ref("building_id")},
+        missing_body=lambda ctx: {"building_id": str(uuid.uuid4())},
+        snapshot=snap("SELECT count(*) FROM jobs WHERE type = 'pricing.recalculate'"),
+    ),
+    ("POST", "/v1/blocklist"): Scoped(
+        "building",
+        building_manage(201),
+        at_building_ref,
+        "own",
+        body=lambda ctx, tenant, label, aim: plate_ban(ctx, aim.ref("building_id")),
+        missing_body=lambda ctx: plate_ban(ctx, str(uuid.uuid4())),
+        snapshot=snap("SELECT count(*) FROM blocklist_entries WHERE building_id = %s", "building_id"),
+        check=check_created_in_building,
+    ),
+    ("GET", "/v1/blocklist"): Scoped(
+        "building",
+        {**building_manage(200), SUPPORT: 200},  # support reads everything, changes nothing
+        at_building_ref,
+        "world",
+        query=lambda ctx, aim: f"?building_id={aim.ref('building_id')}&limit=200",
+        check=check_blocklist_of_building,
+    ),
+    ("DELETE", "/v1/blocklist/<entry_id>"): Scoped(
+        "building",
+        building_manage(204),
+        at_fresh_entry,
+        "own",
+        snapshot=snap("SELECT is_active FROM blocklist_entries WHERE id = %s", "entry_id"),
     ),
     # --- platform-only actions (not tenant-scoped, but still checked: nobody else may do them) ---
     ("POST", "/v1/organizations"): Scoped(

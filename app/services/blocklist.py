@@ -1,0 +1,171 @@
+"""The blocklist: who may not book where (DOMAIN.md "Blocklist").
+
+Entries are global (platform_admin), organization-wide (the organization's org_admin) or
+building-level (the building's managers). Every booking is checked against the resident's
+e-mail, phone and RUT, the requested plate and the request's IP, through blind indexes of the
+normalized values, so ``ab-1234`` bans ``AB1234`` and a RUT banned with dots bans it without.
+A match refuses the booking with ``blocked``; the reason is never shown to the resident.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, tuple_
+
+from app.domain import normalize
+from app.domain.bookings import InvalidPlate
+from app.domain.identity import InvalidIdentity, normalize_email
+from app.extensions import db
+from app.models import BlocklistEntry, Building, MembershipRole
+from app.problems import Problem
+from app.security import rbac
+from app.security.crypto import blind_index
+from app.security.rbac import Principal
+from app.services import audit
+from app.services.organizations import get_building, organization_in_scope
+from app.services.pagination import paginate
+
+TYPES = ("email", "phone", "rut", "plate", "ip")
+NORMALIZE = {
+    "email": normalize_email,
+    "phone": normalize.phone,
+    "rut": normalize.rut,
+    "plate": normalize.plate,
+    "ip": normalize.ip,
+}
+
+
+def index_of(kind: str, value: str) -> bytes:
+    """The blind index bookings are checked against (unscoped, so one entry bans everywhere it applies)."""
+    return blind_index(kind, value)
+
+
+@dataclass(frozen=True)
+class EntryFields:
+    type: str
+    value: str
+    reason: str | None
+    building_id: uuid.UUID | None
+    organization_id: uuid.UUID | None
+
+
+def add(principal: Principal, fields: EntryFields, actor: audit.Actor) -> BlocklistEntry:
+    if fields.building_id and fields.organization_id:
+        raise Problem(
+            "validation-error",
+            "Give building_id or organization_id, not both.",
+            errors=[{"pointer": "/organization_id", "detail": "not together with building_id"}],
+        )
+    try:
+        normalized = NORMALIZE[fields.type](fields.value)
+    except (InvalidIdentity, InvalidPlate) as exc:
+        raise Problem("validation-error", str(exc), errors=[{"pointer": "/value", "detail": str(exc)}]) from exc
+    if fields.building_id:
+        scope, building = "building", get_building(principal, fields.building_id, rbac.MANAGE)
+        organization_id = None
+        building_id = building.id
+    elif fields.organization_id:
+        organization_in_scope(principal, fields.organization_id, rbac.MANAGE)
+        scope, organization_id, building_id = "organization", fields.organization_id, None
+    else:
+        rbac.require_platform_admin(principal)
+        scope, organization_id, building_id = "global", None, None
+    entry = BlocklistEntry(
+        scope=scope,
+        organization_id=organization_id,
+        building_id=building_id,
+        type=fields.type,
+        value=normalized,
+        value_bidx=index_of(fields.type, normalized),
+        reason=fields.reason,
+        created_by=principal.user_id,
+    )
+    db.session.add(entry)
+    db.session.flush()
+    audit.record(
+        "blocklist.added",
+        actor,
+        entity_type="blocklist_entry",
+        entity_id=entry.id,
+        details={"scope": scope, "type": fields.type},
+    )
+    db.session.commit()
+    return entry
+
+
+def _visible(principal: Principal) -> object:
+    """Entries the caller may see: global ones (all staff), their organizations', their buildings'."""
+    if principal.is_platform_admin or principal.is_support:
+        return BlocklistEntry.is_active
+    managed_buildings = select(Building.id).where(rbac.building_scope(principal, rbac.MANAGE))
+    return and_(
+        BlocklistEntry.is_active,
+        or_(
+            BlocklistEntry.scope == "global",
+            BlocklistEntry.organization_id.in_(principal.org_ids(MembershipRole.ORG_ADMIN)),
+            BlocklistEntry.building_id.in_(managed_buildings),
+        ),
+    )
+
+
+def list_entries(
+    principal: Principal, building_id: uuid.UUID | None, *, limit: int, cursor: str | None
+) -> tuple[list[BlocklistEntry], str | None]:
+    building = None
+    if building_id is not None:  # 404 / 403 about that building first, like every building endpoint
+        building = get_building(principal, building_id, rbac.STAFF_READ if principal.is_support else rbac.MANAGE)
+    if not (principal.is_platform_admin or principal.is_support or principal.memberships):
+        raise Problem("forbidden", "The blocklist is for staff.")
+    query = select(BlocklistEntry).where(_visible(principal))
+    if building is not None:
+        query = query.where(applies_to(building))
+    return paginate(query, [BlocklistEntry.created_at, BlocklistEntry.id], limit=limit, cursor=cursor)
+
+
+def applies_to(building: Building) -> object:
+    return or_(
+        BlocklistEntry.scope == "global",
+        and_(BlocklistEntry.scope == "organization", BlocklistEntry.organization_id == building.organization_id),
+        and_(BlocklistEntry.scope == "building", BlocklistEntry.building_id == building.id),
+    )
+
+
+def _entry_capabilities(principal: Principal, entry: BlocklistEntry) -> set[str]:
+    if entry.scope == "global":
+        if principal.is_platform_admin:
+            return {rbac.VIEW, rbac.MANAGE}
+        return {rbac.VIEW} if (principal.memberships or principal.is_support) else set()
+    if entry.scope == "organization":
+        return rbac.organization_capabilities(principal, entry.organization_id)  # type: ignore[arg-type]
+    building = db.session.get(Building, entry.building_id)
+    return rbac.building_capabilities(principal, building) if building else set()
+
+
+def remove(principal: Principal, entry_id: uuid.UUID, actor: audit.Actor) -> None:
+    entry = db.session.get(BlocklistEntry, entry_id, with_for_update=True)
+    capabilities = _entry_capabilities(principal, entry) if entry is not None and entry.is_active else set()
+    if entry is None or not capabilities:
+        raise Problem("not-found", "No such blocklist entry.")
+    if rbac.MANAGE not in capabilities:
+        raise Problem("forbidden", "Your role does not allow removing this entry.")
+    entry.is_active = False
+    audit.record("blocklist.removed", actor, entity_type="blocklist_entry", entity_id=entry.id)
+    db.session.commit()
+
+
+def is_blocked(building: Building, checks: list[tuple[str, bytes]]) -> bool:
+    """True if any (type, blind index) pair is banned globally, in the building's organization or in it."""
+    if not checks:
+        return False
+    found = db.session.execute(
+        select(BlocklistEntry.id)
+        .where(
+            BlocklistEntry.is_active,
+            tuple_(BlocklistEntry.type, BlocklistEntry.value_bidx).in_(checks),
+            applies_to(building),
+        )
+        .limit(1)
+    ).first()
+    return found is not None

@@ -1,0 +1,102 @@
+"""Yield-management rules of a building (create, list, retire) and quotes.
+
+A deleted rule is retired (``is_active`` false), not removed: bookings priced by it keep
+pointing at it. Creating or retiring a rule starts a recalculation of the building's stored
+prices, so search catches up with what a booking charges (bookings and quotes always price live,
+with the same function).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.jobs import submit
+from app.models import AvailabilityBlock, Building, PricingRule
+from app.problems import Problem
+from app.security import rbac
+from app.security.rbac import Principal
+from app.services import audit, pricing
+from app.services.organizations import get_building
+from app.services.pagination import paginate
+
+
+@dataclass(frozen=True)
+class RuleFields:
+    name: str
+    priority: int
+    starts_at: datetime
+    ends_at: datetime
+    multiplier: Decimal
+
+
+def _refresh_prices(building_id: uuid.UUID, actor: audit.Actor) -> str:
+    """A rule changed: recalculate the building's stored prices so search shows what booking charges."""
+    return str(submit("pricing.recalculate", {"building_ids": [str(building_id)]}, actor)["job_id"])
+
+
+def create_rule(
+    principal: Principal, building_id: uuid.UUID, fields: RuleFields, actor: audit.Actor
+) -> tuple[PricingRule, str]:
+    """Create the rule; return it with the id of the recalculation job it started."""
+    building = get_building(principal, building_id, rbac.MANAGE)
+    if fields.ends_at <= fields.starts_at:
+        raise Problem(
+            "validation-error",
+            "ends_at must be after starts_at.",
+            errors=[{"pointer": "/ends_at", "detail": "after starts_at"}],
+        )
+    rule = PricingRule(building_id=building.id, created_by=principal.user_id, **fields.__dict__)
+    db.session.add(rule)
+    db.session.flush()
+    audit.record(
+        "pricing_rule.created",
+        actor,
+        entity_type="pricing_rule",
+        entity_id=rule.id,
+        details={"building_id": str(building.id), "priority": fields.priority, "multiplier": str(fields.multiplier)},
+    )
+    db.session.commit()
+    return rule, _refresh_prices(building.id, actor)
+
+
+def list_rules(
+    principal: Principal, building_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> tuple[list[PricingRule], str | None]:
+    get_building(principal, building_id, rbac.STAFF_READ)
+    query = select(PricingRule).where(PricingRule.building_id == building_id, PricingRule.is_active)
+    return paginate(query, [PricingRule.created_at, PricingRule.id], limit=limit, cursor=cursor)
+
+
+def delete_rule(principal: Principal, rule_id: uuid.UUID, actor: audit.Actor) -> str:
+    """Retire the rule; return the id of the recalculation job it started."""
+    rule = db.session.get(PricingRule, rule_id, with_for_update=True)
+    building = db.session.get(Building, rule.building_id) if rule else None
+    if rule is None or building is None or not rule.is_active or not rbac.building_capabilities(principal, building):
+        raise Problem("not-found", "No such pricing rule.")
+    rbac.require_building(principal, building, rbac.MANAGE)
+    rule.is_active = False
+    audit.record("pricing_rule.deleted", actor, entity_type="pricing_rule", entity_id=rule.id)
+    db.session.commit()
+    return _refresh_prices(building.id, actor)
+
+
+def quote(principal: Principal, block_id: uuid.UUID) -> dict[str, Any]:
+    block = db.session.get(AvailabilityBlock, block_id)
+    building = db.session.get(Building, block.building_id) if block else None
+    if block is None or building is None or not rbac.building_capabilities(principal, building):
+        raise Problem("not-found", "No such availability block.")
+    price, rule = pricing.price_block(block, building)
+    return {
+        "base_price_clp": price.base_clp,
+        "multiplier": format(price.multiplier.normalize(), "f"),
+        "price_clp": price.price_clp,
+        "commission_clp": price.commission_clp,
+        "rule_id": str(rule.id) if rule is not None else None,
+    }

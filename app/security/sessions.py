@@ -43,6 +43,19 @@ return evicted
 """
 
 
+# KEYS[1] session hash; ARGV: now, idle seconds. Slides a live session, in one round trip, and never
+# resurrects a deleted one (HSET on a missing key would).
+_TOUCH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local absolute = tonumber(redis.call('HGET', KEYS[1], 'absolute_expires_at'))
+local now = tonumber(ARGV[1])
+if absolute == nil or absolute <= now then return {} end
+redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.max(1, math.floor(math.min(tonumber(ARGV[2]), absolute - now))))
+return redis.call('HGETALL', KEYS[1])
+"""
+
+
 @dataclass(frozen=True)
 class Session:
     session_id: str
@@ -74,6 +87,7 @@ class SessionStore:
         self.absolute_seconds = absolute_seconds
         self.max_per_user = max_per_user
         self._create = client.register_script(_CREATE)
+        self._touch = client.register_script(_TOUCH)
 
     def create(self, user_id: str, ip: str | None, user_agent: str | None) -> tuple[Session, list[str]]:
         """Open a session; return it and the ids of the sessions evicted to respect the cap."""
@@ -112,19 +126,12 @@ class SessionStore:
 
     def touch(self, session_id: str, user_id: str) -> Session | None:
         """Return the live session (sliding its idle timeout) or None if revoked or expired."""
-        key = SESSION_KEY.format(sid=session_id)
-        now = time.time()
-        raw = self._redis.hgetall(key)
-        if not raw:
+        flat = self._touch(keys=[SESSION_KEY.format(sid=session_id)], args=[repr(time.time()), self.idle_seconds])
+        if not flat:
             return None
+        raw = dict(zip(flat[::2], flat[1::2], strict=True))
         session = _decode(session_id, raw)
-        if session.user_id != user_id or session.absolute_expires_at <= now:
-            return None
-        pipe = self._redis.pipeline()
-        pipe.hset(key, "last_seen_at", repr(now))
-        pipe.expire(key, self._ttl(now, session.absolute_expires_at))
-        pipe.execute()
-        return Session(**{**session.__dict__, "last_seen_at": now})
+        return session if session.user_id == user_id else None
 
     def list_for_user(self, user_id: str) -> list[Session]:
         session_ids = [sid.decode() for sid in self._redis.zrange(USER_SESSIONS_KEY.format(user_id=user_id), 0, -1)]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from app.extensions import db
-from app.models import Membership, Resident, User, membership_buildings
+from app.models import Membership, User, membership_buildings
 from app.problems import Problem
 from app.security import mfa_challenges, rbac
 from app.security.crypto import blind_index
@@ -138,19 +138,54 @@ def authenticate(token: str) -> Principal:
     session = current_sessions().touch(claims.session_id, claims.user_id)
     if session is None:
         raise Problem("unauthenticated", SESSION_ENDED)
-    user = db.session.get(User, user_id)
-    if user is None or not user.is_active or user.banned_at is not None:
+    principal = load_principal(user_id, claims.session_id)
+    if principal is None:
         raise Problem("unauthenticated", SESSION_ENDED)
-    memberships = membership_scopes(user.id)
-    resident = db.session.execute(select(Resident.id, Resident.building_id).where(Resident.user_id == user.id)).first()
+    return principal
+
+
+#: The user, their resident profile and their memberships with building lists: one round trip,
+#: on every authenticated request.
+_PRINCIPAL = text(
+    """
+    SELECT u.platform_role, r.id AS resident_id, r.building_id AS resident_building_id,
+           coalesce((
+               SELECT json_agg(json_build_object(
+                   'id', m.id, 'organization_id', m.organization_id, 'role', m.role,
+                   'buildings', (SELECT coalesce(json_agg(mb.building_id), '[]'::json)
+                                 FROM membership_buildings mb WHERE mb.membership_id = m.id)))
+               FROM memberships m WHERE m.user_id = u.id
+           ), '[]'::json) AS memberships
+    FROM users u
+    LEFT JOIN residents r ON r.user_id = u.id
+    WHERE u.id = :user_id AND u.is_active AND u.banned_at IS NULL
+    """
+)
+
+
+def load_principal(user_id: uuid.UUID, session_id: str) -> Principal | None:
+    """Who the user is for authorization, or None if they no longer may act (inactive, banned, gone)."""
+    row = db.session.execute(_PRINCIPAL, {"user_id": user_id}).first()
+    if row is None:
+        return None
+    memberships = tuple(
+        MembershipScope(
+            uuid.UUID(m["id"]),
+            uuid.UUID(m["organization_id"]),
+            m["role"],
+            frozenset(uuid.UUID(b) for b in m["buildings"]),
+        )
+        for m in row.memberships
+    )
+    platform_roles = (row.platform_role,) if row.platform_role else ()
     return Principal(
-        user_id=user.id,
-        session_id=claims.session_id,
-        platform_role=user.platform_role,
-        roles=tuple(user.roles) + tuple(sorted({m.role for m in memberships})),
+        user_id=user_id,
+        session_id=session_id,
+        platform_role=row.platform_role,
+        roles=platform_roles + tuple(sorted({m.role for m in memberships})),
         memberships=memberships,
-        resident_id=resident.id if resident else None,
-        resident_building_id=resident.building_id if resident else None,
+        resident_id=row.resident_id,
+        resident_building_id=row.resident_building_id,
     )
 
 

@@ -231,22 +231,9 @@ def _transition(booking: Booking, target: BookingStatus, **values: Any) -> None:
 
 def principal_for(user_id: uuid.UUID | None) -> Principal | None:
     """The authorization view of a user, for jobs acting on their behalf."""
-    from app.services.auth import membership_scopes
+    from app.services.auth import load_principal
 
-    if user_id is None:
-        return None
-    user = db.session.get(User, user_id)
-    if user is None:
-        return None
-    resident = db.session.execute(select(Resident.id, Resident.building_id).where(Resident.user_id == user_id)).first()
-    return Principal(
-        user_id=user.id,
-        session_id="job",
-        platform_role=user.platform_role,
-        memberships=membership_scopes(user.id),
-        resident_id=resident.id if resident else None,
-        resident_building_id=resident.building_id if resident else None,
-    )
+    return load_principal(user_id, "job") if user_id is not None else None
 
 
 def require_cancel_right(principal: Principal, booking: Booking) -> tuple[bool, bool]:

@@ -15,7 +15,7 @@ from app.problems import Problem
 from app.security import rbac
 from app.security.rbac import Principal
 from app.services import audit
-from app.services.organizations import get_building, read_building, unique_violation
+from app.services.organizations import building_of, get_building, read_building, unique_violation
 from app.services.pagination import paginate
 
 
@@ -74,11 +74,8 @@ def list_spots(
 
 def _spot_in_scope(principal: Principal, spot_id: uuid.UUID, capability: str) -> tuple[VisitorSpot, Building]:
     spot = db.session.get(VisitorSpot, spot_id)
-    building = db.session.get(Building, spot.building_id) if spot else None
-    if spot is None or building is None or not rbac.building_capabilities(principal, building):
-        raise Problem("not-found", "No such spot.")
-    rbac.require_building(principal, building, capability)
-    return spot, building
+    building = building_of(principal, spot, capability, missing="No such spot.")
+    return spot, building  # type: ignore[return-value]
 
 
 def create_block(
@@ -124,10 +121,8 @@ def set_block_status(
 ) -> AvailabilityBlock:
     """Staff block or unblock by hand: ``available <-> blocked`` with a compare-and-swap."""
     block = db.session.get(AvailabilityBlock, block_id)
-    building = db.session.get(Building, block.building_id) if block else None
-    if block is None or building is None or not rbac.building_capabilities(principal, building):
-        raise Problem("not-found", "No such availability block.")
-    rbac.require_building(principal, building, rbac.MANAGE)
+    building_of(principal, block, rbac.MANAGE, missing="No such availability block.")
+    assert block is not None
     source = BlockStatus.BLOCKED if target == BlockStatus.AVAILABLE else BlockStatus.AVAILABLE
     if block.status == target:
         return block

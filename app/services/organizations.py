@@ -152,6 +152,18 @@ def get_building(principal: Principal, building_id: uuid.UUID, capability: str =
     return rbac.require_building(principal, db.session.get(Building, building_id), capability)
 
 
+def building_of(principal: Principal, row: Any, capability: str, *, missing: str) -> Building:
+    """The building a row (spot, block, rule, resident...) belongs to, if the caller may ``capability`` it.
+
+    A missing row and a row outside the caller's scope both answer 404 with ``missing``; a row in
+    scope that the caller's role may not act on answers 403.
+    """
+    building = db.session.get(Building, row.building_id) if row is not None else None
+    if building is None or not rbac.building_capabilities(principal, building):
+        raise Problem("not-found", missing)
+    return rbac.require_building(principal, building, capability)
+
+
 def read_building(principal: Principal, building_id: uuid.UUID, actor: audit.Actor, what: str = "building") -> Building:
     """A building read on behalf of a client (audited when support reads it)."""
     building = get_building(principal, building_id, rbac.VIEW)

@@ -18,12 +18,12 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.jobs import submit
-from app.models import AvailabilityBlock, Building, PricingRule
+from app.models import AvailabilityBlock, PricingRule
 from app.problems import Problem
 from app.security import rbac
 from app.security.rbac import Principal
 from app.services import audit, pricing
-from app.services.organizations import get_building
+from app.services.organizations import building_of, get_building
 from app.services.pagination import paginate
 
 
@@ -77,10 +77,9 @@ def list_rules(
 def delete_rule(principal: Principal, rule_id: uuid.UUID, actor: audit.Actor) -> str:
     """Retire the rule; return the id of the recalculation job it started."""
     rule = db.session.get(PricingRule, rule_id, with_for_update=True)
-    building = db.session.get(Building, rule.building_id) if rule else None
-    if rule is None or building is None or not rule.is_active or not rbac.building_capabilities(principal, building):
-        raise Problem("not-found", "No such pricing rule.")
-    rbac.require_building(principal, building, rbac.MANAGE)
+    live = rule if rule is not None and rule.is_active else None
+    building = building_of(principal, live, rbac.MANAGE, missing="No such pricing rule.")
+    assert rule is not None
     rule.is_active = False
     audit.record("pricing_rule.deleted", actor, entity_type="pricing_rule", entity_id=rule.id)
     db.session.commit()
@@ -89,9 +88,8 @@ def delete_rule(principal: Principal, rule_id: uuid.UUID, actor: audit.Actor) ->
 
 def quote(principal: Principal, block_id: uuid.UUID) -> dict[str, Any]:
     block = db.session.get(AvailabilityBlock, block_id)
-    building = db.session.get(Building, block.building_id) if block else None
-    if block is None or building is None or not rbac.building_capabilities(principal, building):
-        raise Problem("not-found", "No such availability block.")
+    building = building_of(principal, block, rbac.VIEW, missing="No such availability block.")
+    assert block is not None
     price, rule = pricing.price_block(block, building)
     return {
         "base_price_clp": price.base_clp,

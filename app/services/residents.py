@@ -16,7 +16,7 @@ from app.security import rbac
 from app.security.crypto import blind_index
 from app.security.rbac import Principal
 from app.services import audit, users
-from app.services.organizations import get_building
+from app.services.organizations import building_of, get_building
 from app.services.pagination import paginate
 
 
@@ -116,10 +116,8 @@ def with_contact(resident: Resident) -> tuple[Resident, str, str]:
 
 def verify(principal: Principal, resident_id: uuid.UUID, actor: audit.Actor) -> tuple[Resident, str, str]:
     resident = db.session.get(Resident, resident_id, with_for_update=True)
-    building = db.session.get(Building, resident.building_id) if resident else None
-    if resident is None or building is None or not rbac.building_capabilities(principal, building):
-        raise Problem("not-found", "No such resident.")
-    rbac.require_building(principal, building, rbac.MANAGE)
+    building_of(principal, resident, rbac.MANAGE, missing="No such resident.")
+    assert resident is not None
     if resident.verified_at is None:
         resident.verified_at = db.func.now()
         resident.verified_by = principal.user_id

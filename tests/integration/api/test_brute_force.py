@@ -114,3 +114,21 @@ def test_other_endpoints_allow_six_hundred_a_minute_per_user(stack):
     assert limited.status_code == 429 and limited.get_json()["type"] == "/problems/rate-limited"
     assert client.get("/v1/jobs?limit=1", headers=tokens[1]).status_code == 200  # same address, other user
     assert client.get("/healthz").status_code == 200  # probes are never limited
+
+
+def test_registration_is_limited_to_ten_a_minute_per_address(stack, world):
+    app = create_app(Settings.from_env({**stack.env, "RATE_LIMIT_REGISTER": "10/minute"}))
+    client = client_from(app, random_address())
+    form = {
+        "email": "x@example.test",
+        "password": "short",
+        "first_name": "A",
+        "last_name": "B",
+        "rut": "1-9",
+        "building_id": world.a.buildings["A1"],
+        "unit_number": "101",
+    }
+    answers = [client.post("/v1/auth/register", json=form).status_code for _ in range(10)]
+    assert answers == [422] * 10  # refused, but counted
+    limited = client.post("/v1/auth/register", json=form)
+    assert limited.status_code == 429 and limited.get_json()["type"] == "/problems/rate-limited"

@@ -10,11 +10,20 @@ Layout:
 - ``bench/cli.py``           argument parsing, runs the chosen scenarios, prints and writes results
 - ``bench/stack.py``         servers, a throwaway database, keys, the user, API and worker processes
 - ``bench/client.py``        the HTTP client and the closed-loop concurrent load generator
-- ``bench/celery_noop.py``   a raw Celery app with a no-op task: the queue baseline
-- ``bench/seed.py``          creates a benchmark user through the services (run in the stack's env)
-- ``bench/cpu.py``           where the CPU went during a phase (API, worker, servers, client, other)
+- ``bench/celery_noop.py``   a raw Celery app with a no-op task: the queue baseline (``measure``)
+- ``bench/seed.py``          users and tenants (organization, buildings, residents, staff with TOTP)
+                             made through the models, in the stack's environment
+- ``bench/tenant.py``        a scenario's own tenant; spots and blocks inserted set-based with SQL
+- ``bench/checks.py``        correctness checks read from the database (jobs, live bookings)
+- ``bench/cpu.py``           where the CPU went during a phase (API, worker, servers, client, other),
+                             and what one operation cost each of them
+- ``bench/memory.py``        peak RSS of a process group while a phase runs
+- ``bench/profile.py``       ``--profile DIR``: py-spy profiles of the API and worker per figure phase
 - ``bench/report.py``        results, the table and ``bench/results/latest.json``
-- ``bench/scenarios/<name>.py``  one module per scenario (``NAME``, ``DESCRIPTION``, ``run(ctx)``)
+- ``bench/scenarios/<name>.py``  one module per scenario (``NAME``, ``DESCRIPTION``, ``ORDER``, ``run(ctx)``):
+                             queue, bookings, contention, accept, recalc, generate
+
+What each scenario measures, its baseline, its target and the latest figures: ``bench/README.md``.
 
 A new scenario is a new module under ``bench/scenarios/``: it is discovered by name, receives a
 ``ScenarioContext`` (the shared stack, sizes, concurrency) and returns a ``ScenarioResult``.

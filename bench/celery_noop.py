@@ -17,13 +17,17 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from celery import Celery
 
 from app.jobs.broker import delivery_settings
 from bench.client import Measurement, OperationError, closed_loop
+from bench.cpu import CpuSampler
+
+if TYPE_CHECKING:
+    from bench.stack import BenchStack
 
 QUEUE = "bench.noop"
 TASK = "bench.noop"
@@ -84,3 +88,13 @@ def round_trips(broker_url: str, total: int, concurrency: int) -> Measurement:
     finally:
         client.close()
         app.close()
+
+
+def measure(stack: BenchStack, total: int, concurrency: int, warmup: int) -> tuple[Measurement, dict[str, float]]:
+    """The raw queue baseline as the ``queue`` scenario measures it: a no-op worker started for the
+    phase (and stopped after it), a warm-up, then ``total`` round trips; with the CPU it used."""
+    with stack.running("noop_worker"):
+        round_trips(stack.redis_url, warmup, concurrency)
+        sampler = CpuSampler(stack.process_groups())
+        measured = round_trips(stack.redis_url, total, concurrency)
+        return measured, sampler.cores()

@@ -1,12 +1,12 @@
 """Where the CPU went during a phase: per process group of the stack, the client, and the rest.
 
-Read from ``/proc`` (Linux): the CPU time of every live process in each of the stack's process
-groups or children of its leader (gunicorn and its workers, the Celery worker and its pool, the
-embedded servers: PostgreSQL backends are children of the postmaster in sessions of their own), this
-process's own (the load generator), and the whole machine's busy time from ``/proc/stat``;
-``other`` is the machine's busy time nobody here accounts for (external servers, other users).
-Reported as cores used on average (1.0 = one core busy for the whole phase). Elsewhere it
-reports nothing.
+Read from ``/proc`` (Linux): the CPU time of every live process, and of the children it reaped, in
+each of the stack's process groups or children of its leader (gunicorn and its workers, the Celery
+worker and its pool, the embedded servers: PostgreSQL backends are children of the postmaster in
+sessions of their own), this process's own (the load generator), and the whole machine's busy time
+from ``/proc/stat``; ``other`` is the machine's busy time nobody here accounts for (external
+servers, other users). Reported as cores used on average (1.0 = one core busy for the whole
+phase). Elsewhere it reports nothing.
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ def _group_cpu(leaders: dict[str, int]) -> dict[str, float]:
         ppid, pgrp = int(fields[1]), int(fields[2])
         name = wanted.get(pgrp) or wanted.get(ppid) or wanted.get(int(entry.name))
         if name is not None:
-            seconds[name] += (int(fields[11]) + int(fields[12])) / ticks
+            # utime + stime, plus cutime + cstime: the time of children it has reaped. A process
+            # that exits during the phase (a PostgreSQL backend of a closed pool connection, a
+            # recycled pool process) moves its time into its parent's, so nothing is lost.
+            seconds[name] += sum(int(v) for v in fields[11:15]) / ticks
     return seconds
 
 
@@ -82,3 +85,35 @@ class CpuSampler:
         used = {name: (after[name] - self._before.get(name, 0.0)) / wall for name in after}
         used["other"] = used["machine"] - sum(v for k, v in used.items() if k != "machine")
         return {name: round(max(0.0, value), 2) for name, value in used.items()}
+
+
+def describe(cpu: dict[str, float]) -> str:
+    """``{name: cores}`` as one line for the notes under the table."""
+    return ", ".join(f"{name} {value:.2f}" for name, value in cpu.items()) or "unknown (no /proc)"
+
+
+def per_operation_ms(cpu: dict[str, float], elapsed_s: float, operations: int) -> dict[str, float]:
+    """CPU milliseconds per operation for each consumer: ``cores * elapsed / operations``.
+
+    What one operation costs the machine, wherever it runs: the budget to compare with what the
+    target needs (on 2 cores, N operations/s leave 2000/N ms of CPU per operation in all).
+    """
+    if not cpu or operations <= 0:
+        return {}
+    skip = {"machine", "other"}
+    costs = {name: round(cores * elapsed_s / operations * 1000, 2) for name, cores in cpu.items() if name not in skip}
+    costs["total (machine)"] = round(cpu.get("machine", 0.0) * elapsed_s / operations * 1000, 2)
+    return costs
+
+
+def describe_ms(costs: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in costs.items()) or "unknown (no /proc)"
+
+
+def phase_notes(label: str, cpu: dict[str, float], elapsed_s: float, operations: int) -> list[str]:
+    """The lines under the table for one measured phase: cores used, and CPU ms per operation."""
+    lines = [f"CPU cores used, {label}: {describe(cpu)}"]
+    costs = per_operation_ms(cpu, elapsed_s, operations)
+    if costs:
+        lines.append(f"CPU ms per operation, {label}: {describe_ms(costs)}")
+    return lines

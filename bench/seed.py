@@ -1,22 +1,30 @@
-"""Create a benchmark user through the services: ``python -m bench.seed --email E --password P``.
+"""Seed benchmark data through the application's models, in the stack's environment (its database
+and keys): what must be encrypted or hashed (e-mails, names, RUTs, passwords, TOTP secrets).
 
-Run by ``BenchStack.create_user`` in the stack's environment (its database and keys); prints the
-new user's id. A plain user by default (what a resident's client is), ``--role`` for staff.
+- ``python -m bench.seed user --email E --password P [--role R]``: a user made with
+  ``users.create_user`` (what ``BenchStack.create_user`` runs); prints the new user's id.
+- ``python -m bench.seed tenant --spec JSON``: an organization, its buildings (each with one
+  unit), verified residents of the first building and optionally an org_admin with TOTP enrolled;
+  prints the tenant as one line of JSON (ids, e-mails, passwords, the TOTP secret).
+
+Spots, blocks and pricing rules are not made here: they carry nothing encrypted, so the scenarios
+insert them set-based with SQL (``bench/tenant.py``). Residents are few (the scenarios log in at
+most about fifty): they are made one by one, but share one argon2 hash computed once at production
+cost (each still has its own e-mail, RUT and ciphertexts), so seeding does not spend a minute
+hashing the same password.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import secrets
 import sys
+import uuid
+from typing import Any
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--email", required=True)
-    parser.add_argument("--password", required=True)
-    parser.add_argument("--role", default=None, help="platform role, e.g. platform_admin")
-    args = parser.parse_args(argv)
-
+def _user(args: argparse.Namespace) -> int:
     from app import create_app
     from app.services import audit, users
     from config.settings import Settings
@@ -25,6 +33,122 @@ def main(argv: list[str] | None = None) -> int:
     with app.app_context():
         user = users.create_user(args.email, args.password, audit.Actor.system(), platform_role=args.role)
         print(user.id)
+    return 0
+
+
+def _valid_rut(body: int) -> str:
+    from app.domain.identity import normalize_rut, rut_check_digit
+
+    return normalize_rut(f"{body}-{rut_check_digit(str(body))}")
+
+
+def _tenant(spec: dict[str, Any]) -> dict[str, Any]:
+    from sqlalchemy import func
+
+    from app import create_app
+    from app.extensions import db
+    from app.models import Building, Membership, Organization, Resident, Unit, User
+    from app.security import totp
+    from app.security.crypto import blind_index
+    from app.security.passwords import current_passwords
+    from config.settings import Settings
+
+    label = spec.get("label") or "bench"
+    tag = uuid.uuid4().hex[:8]
+    app = create_app(Settings.from_env())
+    with app.app_context():
+        organization = Organization(name=f"Bench {label} {tag}")
+        db.session.add(organization)
+        db.session.flush()
+        buildings: list[dict[str, str]] = []
+        for index in range(int(spec.get("buildings", 1))):
+            building = Building(
+                organization_id=organization.id,
+                name=f"Bench {label} tower {index + 1}",
+                address=f"Av. Benchmark {index + 1}",
+                timezone=spec.get("timezone") or "America/Santiago",
+                contact_email="ops@bench.estacionate.test",
+                default_base_price_clp=int(spec.get("base_price_clp", 5000)),
+                max_upcoming_bookings_per_resident=int(spec.get("max_upcoming", 2)),
+            )
+            db.session.add(building)
+            db.session.flush()
+            unit = Unit(building_id=building.id, unit_number="101")
+            db.session.add(unit)
+            db.session.flush()
+            buildings.append({"id": str(building.id), "unit_id": str(unit.id)})
+
+        residents: list[dict[str, str]] = []
+        count = int(spec.get("residents", 0))
+        if count:
+            password = secrets.token_urlsafe(18)
+            shared_hash = current_passwords().hash(password)  # production cost, once
+            first = buildings[0]
+            rut_base = 10_000_000 + secrets.randbelow(1_500_000) * 50
+            for index in range(count):
+                email = f"bench-resident-{tag}-{index}@bench.estacionate.test"
+                user = User(email=email, email_bidx=blind_index("email", email), password_hash=shared_hash)
+                db.session.add(user)
+                db.session.flush()
+                rut = _valid_rut(rut_base + index)
+                resident = Resident(
+                    user_id=user.id,
+                    building_id=uuid.UUID(first["id"]),
+                    unit_id=uuid.UUID(first["unit_id"]),
+                    first_name="Vecina",
+                    last_name=f"Benchmark {index}",
+                    rut=rut,
+                    rut_bidx=blind_index("rut", rut),
+                    verified_at=func.now(),
+                )
+                db.session.add(resident)
+                db.session.flush()
+                residents.append(
+                    {"email": email, "password": password, "user_id": str(user.id), "resident_id": str(resident.id)}
+                )
+
+        staff: dict[str, str] | None = None
+        if spec.get("staff"):
+            email = f"bench-org-admin-{tag}@bench.estacionate.test"
+            password = secrets.token_urlsafe(18)
+            secret = totp.new_secret()
+            user = User(
+                email=email,
+                email_bidx=blind_index("email", email),
+                password_hash=current_passwords().hash(password),
+                mfa_enabled=True,
+                mfa_secret=secret,
+            )
+            db.session.add(user)
+            db.session.flush()
+            db.session.add(Membership(user_id=user.id, organization_id=organization.id, role="org_admin"))
+            staff = {"email": email, "password": password, "totp_secret": secret, "user_id": str(user.id)}
+        db.session.commit()
+        return {
+            "organization_id": str(organization.id),
+            "buildings": buildings,
+            "residents": residents,
+            "staff": staff,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    user = commands.add_parser("user", help="one user through users.create_user; prints its id")
+    user.add_argument("--email", required=True)
+    user.add_argument("--password", required=True)
+    user.add_argument("--role", default=None, help="platform role, e.g. platform_admin")
+    tenant = commands.add_parser("tenant", help="an organization with buildings, residents, staff; prints JSON")
+    tenant.add_argument(
+        "--spec",
+        required=True,
+        help='JSON: {"label", "buildings", "residents", "staff", "max_upcoming", "base_price_clp", "timezone"}',
+    )
+    args = parser.parse_args(argv)
+    if args.command == "user":
+        return _user(args)
+    print(json.dumps(_tenant(json.loads(args.spec))))
     return 0
 
 

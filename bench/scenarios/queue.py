@@ -22,12 +22,13 @@ from typing import Any
 
 from bench import celery_noop
 from bench.client import Api, Measurement, closed_loop
-from bench.cpu import CpuSampler
+from bench.cpu import CpuSampler, per_operation_ms, phase_notes
 from bench.report import Figure, ScenarioResult
 from bench.scenarios import ScenarioContext
 from bench.stack import say
 
 NAME = "queue"
+ORDER = 1  # where it runs in a full run (the order)
 DESCRIPTION = "system.ping jobs/s over HTTP (submit + long-poll) vs raw Celery no-op round trips/s"
 TARGET = 0.7
 JOBS = {"full": 2000, "quick": 50}
@@ -41,11 +42,7 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
     warmup = ctx.warmup(WARMUP["full"], WARMUP["quick"])
 
     say(f"queue: baseline, {total} raw Celery no-op round trips ({ctx.concurrency} client threads)")
-    with stack.running("noop_worker"):
-        celery_noop.round_trips(stack.redis_url, warmup, ctx.concurrency)
-        sampler = CpuSampler(stack.process_groups())
-        baseline = celery_noop.round_trips(stack.redis_url, total, ctx.concurrency)
-        baseline_cpu = sampler.cores()
+    baseline, baseline_cpu = celery_noop.measure(stack, total, ctx.concurrency, warmup)
     say(f"queue: baseline {baseline.per_second:.1f} round trips/s")
 
     user = stack.create_user()
@@ -56,7 +53,8 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
             api.login(user["email"], user["password"])
             warm = closed_loop(warmup, ctx.concurrency, _pinger(api, ctx, "warmup"))
             sampler = CpuSampler(stack.process_groups())
-            figure = closed_loop(total, ctx.concurrency, _pinger(api, ctx, "measured"))
+            with ctx.profiled(NAME):
+                figure = closed_loop(total, ctx.concurrency, _pinger(api, ctx, "measured"))
             figure_cpu = sampler.cores()
         finally:
             api.close()
@@ -82,16 +80,16 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
             "baseline_errors": len(baseline.errors),
             "sql": sql,
             "cpu_cores_used": {"figure": figure_cpu, "baseline": baseline_cpu},
+            "cpu_ms_per_operation": {
+                "figure": per_operation_ms(figure_cpu, figure.elapsed_s, figure.completed),
+                "baseline": per_operation_ms(baseline_cpu, baseline.elapsed_s, baseline.completed),
+            },
         },
         notes=[
-            f"CPU cores used, {phase}: {_cores(cpu)}"
-            for phase, cpu in (("figure", figure_cpu), ("baseline", baseline_cpu))
+            *phase_notes("figure", figure_cpu, figure.elapsed_s, figure.completed),
+            *phase_notes("baseline", baseline_cpu, baseline.elapsed_s, baseline.completed),
         ],
     )
-
-
-def _cores(cpu: dict[str, float]) -> str:
-    return ", ".join(f"{name} {value:.2f}" for name, value in cpu.items()) or "unknown (no /proc)"
 
 
 def _pinger(api: Api, ctx: ScenarioContext, phase: str) -> Any:

@@ -1,9 +1,9 @@
-"""The benchmark harness end to end: ``python -m bench --scenario queue --quick`` as a subprocess.
+"""The benchmark harness end to end: ``python -m bench --quick`` (every scenario) as one subprocess.
 
 It runs against the session's servers (``DATABASE_URL`` / ``REDIS_URL`` as ``make test`` passes
 them), in Redis db 0, which no other test uses (the session stack has db 1, isolated stacks 2-15);
-``--flush-redis`` because the suite owns that server. The figures must be produced and the
-scenario's correctness checks must pass; no timing is ever asserted.
+``--flush-redis`` because the suite owns that server. Every scenario must produce its figures and
+pass its correctness checks; no timing and no target is ever asserted.
 """
 
 import json
@@ -21,55 +21,114 @@ pytestmark = pytest.mark.slow
 
 BENCH_REDIS_DB = 0
 
+#: Every scenario and the correctness checks it must report (a check that silently disappeared
+#: would otherwise go unnoticed).
+EXPECTED_CHECKS = {
+    "queue": {
+        "all_jobs_completed",
+        "all_succeeded",
+        "exactly_once",
+        "count_matches",
+        "baseline_all_replied",
+        "not_throttled",
+    },
+    "bookings": {
+        "all_jobs_completed",
+        "every_booking_confirmed",
+        "exactly_once",
+        "one_live_booking_per_block",
+        "distinct_bookings",
+        "no_extra_bookings",
+        "baseline_all_replied",
+        "not_throttled",
+    },
+    "contention": {
+        "all_terminal",
+        "exactly_one_winner",
+        "losers_spot_unavailable",
+        "one_live_booking_sql",
+        "exactly_once",
+        "warmup_one_winner",
+        "baseline_all_succeeded",
+        "not_throttled",
+    },
+    "accept": {
+        "all_accepted",
+        "healthz_all_200",
+        "drained_all_succeeded",
+        "exactly_once",
+        "one_live_booking_per_block",
+        "warmup_accepted",
+        "paced_all_accepted",
+        "not_throttled",
+    },
+    "recalc": {
+        "job_succeeded",
+        "blocks_updated_equals_baseline",
+        "prices_equal_baseline",
+        "sample_matches_domain_after_baseline",
+        "sample_matches_domain_after_job",
+        "rss_sampled",
+    },
+    "generate": {"job_succeeded", "same_row_counts", "same_rows", "second_run_creates_0"},
+}
 
-def test_queue_scenario_quick_produces_figures_and_passes_its_checks(tmp_path):
+
+def test_every_scenario_quick_produces_figures_and_passes_its_checks(tmp_path):
     results = tmp_path / "results" / "latest.json"
     redis_url = with_redis_db(BASE_REDIS_URL, BENCH_REDIS_DB)
     env = {**os.environ, "DATABASE_URL": BASE_DATABASE_URL, "REDIS_URL": redis_url}
     run = subprocess.run(
-        [
-            str(BIN / "python"),
-            "-m",
-            "bench",
-            "--scenario",
-            "queue",
-            "--quick",
-            "--flush-redis",
-            "--results",
-            str(results),
-        ],
+        [str(BIN / "python"), "-m", "bench", "--quick", "--flush-redis", "--results", str(results)],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=280,
     )
-    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr[-6000:]}"
+    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr[-8000:]}"
 
     document = json.loads(results.read_text())
     assert document["error"] is None
     assert document["all_checks_passed"] is True
+    assert document["options"]["quick"] is True
     assert document["stack"]["postgres"] == "DATABASE_URL" and document["stack"]["redis"] == "REDIS_URL"
     assert document["stack"]["beat"] == "off"
-    (queue,) = document["scenarios"]
-    assert queue["scenario"] == "queue"
-    for side in ("figure", "baseline"):
-        assert queue[side]["value"] > 0, queue[side]
-        assert queue[side]["operations"] == 50
-        assert queue[side]["latency_ms"]["p50"] > 0 and queue[side]["latency_ms"]["p99"] > 0
-        assert queue[side]["errors"] == []
-    assert queue["ratio"] > 0 and queue["target"] == 0.7
-    assert isinstance(queue["meets_target"], bool)  # reported, never asserted
-    assert queue["checks"] == {
-        "all_jobs_completed": True,
-        "all_succeeded": True,
-        "exactly_once": True,
-        "count_matches": True,
-        "baseline_all_replied": True,
-        "not_throttled": True,
-    }
-    assert queue["details"]["sql"]["attempts_eq_1"] == queue["details"]["jobs"] == 50
-    assert "queue" in run.stdout and "jobs/s" in run.stdout and "tasks/s" in run.stdout
+    scenarios = {s["scenario"]: s for s in document["scenarios"]}
+    assert set(scenarios) == set(EXPECTED_CHECKS)
+
+    for name, scenario in scenarios.items():
+        assert scenario["error"] is None, (name, scenario["error"])
+        assert set(scenario["checks"]) == EXPECTED_CHECKS[name], (name, scenario["checks"])
+        assert all(scenario["checks"].values()), (name, scenario["checks"], scenario["details"])
+        assert scenario["checks_passed"] is True
+        for side in ("figure", "baseline"):
+            assert scenario[side]["value"] > 0, (name, side, scenario[side])
+            assert scenario[side]["errors"] == [], (name, side, scenario[side]["errors"])
+        assert scenario["ratio"] > 0 and scenario["target"] > 0
+        assert isinstance(scenario["meets_target"], bool)  # reported, never asserted
+        assert name in run.stdout
+
+    # Rates with latencies: operations counted, percentiles present.
+    for name, operations in (("queue", 50), ("bookings", 40), ("accept", 300)):
+        figure = scenarios[name]["figure"]
+        assert figure["operations"] == operations, (name, figure)
+        assert figure["latency_ms"]["p50"] > 0 and figure["latency_ms"]["p99"] > 0
+    assert scenarios["queue"]["details"]["sql"]["attempts_eq_1"] == 50
+    assert scenarios["bookings"]["details"]["sql"]["live_bookings"]["blocks_with_one_live_booking"] == 40
+    # Durations: lower is better; the targets' directions and the secondary targets are reported.
+    for name in ("contention", "recalc", "generate"):
+        assert scenarios[name]["target_direction"] == "<=" and scenarios[name]["figure"]["unit"] == "s"
+    assert scenarios["contention"]["figure"]["operations"] == 50
+    assert scenarios["contention"]["details"]["sql"]["live_bookings"]["blocks_with_one_live_booking"] == 1
+    assert [t["name"] for t in scenarios["accept"]["extra_targets"]] == ["p99"]
+    (rss,) = scenarios["recalc"]["extra_targets"]
+    assert rss["name"] == "worker peak RSS" and rss["value"] > 0
+    assert scenarios["recalc"]["details"]["blocks"] == 20_000
+    assert (
+        scenarios["recalc"]["details"]["job_blocks_updated"] == scenarios["recalc"]["details"]["baseline_rows_changed"]
+    )
+    assert scenarios["generate"]["details"]["second_job_result"]["created"] == 0
 
     # It cleaned up after itself: its database is gone and its Redis db is empty again.
     conn = psycopg2.connect(with_database(BASE_DATABASE_URL, "postgres"))

@@ -49,7 +49,10 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_content_length,
         SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20},
+        # One connection per gunicorn thread (16), a few spare. No pre-ping: it would add a SELECT 1 to
+        # every checkout (several per request); a connection broken by a database restart fails one
+        # statement, SQLAlchemy then invalidates the pool, and recycling bounds a connection's age.
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 16, "max_overflow": 8, "pool_recycle": 1800},
         JSON_SORT_KEYS=False,
         TESTING=settings.env == "test",
     )

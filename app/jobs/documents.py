@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from app.domain.timefmt import rfc3339
@@ -26,6 +27,6 @@ def job_document(job: Job) -> dict[str, Any]:
     }
 
 
-def accepted_document(job: Job) -> dict[str, Any]:
+def accepted_document(job_id: uuid.UUID) -> dict[str, Any]:
     """The 202 answer of every job-creating endpoint."""
-    return {"job_id": str(job.id), "status": "queued", "status_url": f"/v1/jobs/{job.id}"}
+    return {"job_id": str(job_id), "status": "queued", "status_url": f"/v1/jobs/{job_id}"}

@@ -73,7 +73,8 @@ class JobRun:
 
     def finish(self, status: JobStatus, *, result: Any = None, error: dict[str, Any] | None = None) -> None:
         """Write the terminal state (and the callback's outbox row) in the current transaction."""
-        self._swap(status=status, result=result, error=error, finished_at=func.now(), lease_expires_at=None)
+        # clock_timestamp(), not now(): now() is when the transaction began, before the work ran.
+        self._swap(status=status, result=result, error=error, finished_at=func.clock_timestamp(), lease_expires_at=None)
         if self.callback_url:
             delivery = WebhookDelivery(
                 job_id=self.id, user_id=self.owner_user_id, url=self.callback_url, next_attempt_at=func.now()
@@ -106,7 +107,7 @@ def claim(job_id: str | uuid.UUID, type_name: str) -> JobRun | None:
             status=JobStatus.RUNNING,
             attempts=Job.attempts + 1,
             version=Job.version + 1,
-            started_at=func.coalesce(Job.started_at, now),
+            started_at=func.coalesce(Job.started_at, func.clock_timestamp()),
             lease_expires_at=now + lease,
             dispatch_after=now + lease,
             updated_at=now,

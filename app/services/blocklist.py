@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, or_, select, tuple_
 
@@ -155,17 +156,14 @@ def remove(principal: Principal, entry_id: uuid.UUID, actor: audit.Actor) -> Non
     db.session.commit()
 
 
-def is_blocked(building: Building, checks: list[tuple[str, bytes]]) -> bool:
-    """True if any (type, blind index) pair is banned globally, in the building's organization or in it."""
-    if not checks:
-        return False
-    found = db.session.execute(
+def match_exists(building: Building, checks: list[tuple[str, bytes]]) -> Any:
+    """SQL EXISTS: a (type, blind index) pair banned globally, in the building's organization or in it."""
+    return (
         select(BlocklistEntry.id)
         .where(
             BlocklistEntry.is_active,
             tuple_(BlocklistEntry.type, BlocklistEntry.value_bidx).in_(checks),
             applies_to(building),
         )
-        .limit(1)
-    ).first()
-    return found is not None
+        .exists()
+    )

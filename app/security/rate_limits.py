@@ -21,7 +21,7 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from app.security.tokens import InvalidToken, current_tokens
+from app.security.tokens import InvalidToken, decode_once
 from config.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,7 +36,7 @@ def user_or_ip() -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer" and token:
         try:
-            return "user:" + current_tokens().decode(token.strip()).user_id
+            return "user:" + decode_once(token.strip()).user_id
         except InvalidToken:
             pass
     return client_ip_key()

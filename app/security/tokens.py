@@ -77,3 +77,20 @@ def current_tokens() -> TokenCodec:
     from flask import current_app
 
     return current_app.extensions[EXTENSION_KEY]
+
+
+def decode_once(token: str, purpose: str = "access") -> TokenClaims:
+    """Decode within a request at most once (the rate limiter and the guard both need the claims)."""
+    from flask import g
+
+    cache: dict[tuple[str, str], TokenClaims | InvalidToken] = g.setdefault("token_claims", {})
+    key = (token, purpose)
+    if key not in cache:
+        try:
+            cache[key] = current_tokens().decode(token, purpose)
+        except InvalidToken as exc:
+            cache[key] = exc
+    found = cache[key]
+    if isinstance(found, InvalidToken):
+        raise found
+    return found

@@ -22,7 +22,7 @@ from app.security.mfa_challenges import Challenge, current_challenges
 from app.security.passwords import current_passwords
 from app.security.rbac import MembershipScope, Principal
 from app.security.sessions import current_sessions
-from app.security.tokens import InvalidToken, current_tokens
+from app.security.tokens import InvalidToken, current_tokens, decode_once
 from app.services import audit, users
 from app.services.sessions import open_session, revoke_sessions
 
@@ -131,7 +131,7 @@ def change_password(principal: Principal, current: str, new: str, actor: audit.A
 def authenticate(token: str) -> Principal:
     """Principal for an access token whose session is live in Redis; 401 otherwise."""
     try:
-        claims = current_tokens().decode(token)
+        claims = decode_once(token)
         user_id = uuid.UUID(claims.user_id)
     except (InvalidToken, ValueError) as exc:
         raise Problem("unauthenticated", "The access token is invalid or expired.") from exc

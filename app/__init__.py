@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import redis
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -80,7 +81,14 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     app.extensions[mfa_challenges.EXTENSION_KEY] = mfa_challenges.ChallengeStore(
         redis_client, settings.mfa_token_seconds, settings.mfa_max_attempts
     )
-    app.extensions["estacionate.events"] = RedisEventBus(redis_client)
+    listener = redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=None,
+        socket_connect_timeout=5,
+        socket_keepalive=True,
+        health_check_interval=30,
+    )
+    app.extensions["estacionate.events"] = RedisEventBus(redis_client, listener)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=False)

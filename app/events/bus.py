@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import queue
 import threading
 import time
@@ -10,6 +12,8 @@ from typing import Protocol
 
 import redis
 from flask import current_app
+
+log = logging.getLogger(__name__)
 
 
 class Subscription(Protocol):
@@ -25,41 +29,12 @@ class EventBus(Protocol):
     def subscribe(self, channel: str) -> Subscription: ...
 
 
-class _RedisSubscription:
-    def __init__(self, client: redis.Redis, channel: str) -> None:
-        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.subscribe(channel)
+class _Mailbox:
+    """What one waiter receives: a queue the process's listener thread fills."""
 
-    def wait(self, timeout: float) -> str | None:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            message = self._pubsub.get_message(timeout=remaining)
-            if message and message.get("type") == "message":
-                data = message["data"]
-                return data.decode() if isinstance(data, bytes) else str(data)
-
-    def close(self) -> None:
-        self._pubsub.close()
-
-
-class RedisEventBus:
-    def __init__(self, client: redis.Redis) -> None:
-        self._client = client
-
-    def publish(self, channel: str, message: str) -> None:
-        self._client.publish(channel, message)
-
-    def subscribe(self, channel: str) -> Subscription:
-        return _RedisSubscription(self._client, channel)
-
-
-class _MemorySubscription:
-    def __init__(self, bus: InMemoryEventBus, channel: str) -> None:
-        self._bus = bus
-        self._channel = channel
+    def __init__(self, owner: _Waiters, channel: str) -> None:
+        self._owner = owner
+        self.channel = channel
         self.queue: queue.Queue[str] = queue.Queue()
 
     def wait(self, timeout: float) -> str | None:
@@ -69,30 +44,112 @@ class _MemorySubscription:
             return None
 
     def close(self) -> None:
-        self._bus._drop(self._channel, self)
+        self._owner.drop(self)
+
+
+class _Waiters:
+    """Channel -> mailboxes, shared by the threads of one process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_channel: dict[str, list[_Mailbox]] = defaultdict(list)
+
+    def add(self, channel: str) -> _Mailbox:
+        mailbox = _Mailbox(self, channel)
+        with self._lock:
+            self._by_channel[channel].append(mailbox)
+        return mailbox
+
+    def drop(self, mailbox: _Mailbox) -> None:
+        with self._lock:
+            boxes = self._by_channel.get(mailbox.channel)
+            if boxes and mailbox in boxes:
+                boxes.remove(mailbox)
+                if not boxes:
+                    del self._by_channel[mailbox.channel]
+
+    def deliver(self, channel: str, message: str) -> None:
+        with self._lock:
+            boxes = list(self._by_channel.get(channel, ()))
+        for mailbox in boxes:
+            mailbox.queue.put(message)
+
+
+class RedisEventBus:
+    """Redis pub/sub with ONE listening connection per process, shared by every waiter.
+
+    A connection per waiting request would cost a TCP connect, a SUBSCRIBE and a disconnect
+    for every long-poll. Instead a daemon thread pattern-subscribes to the bus's prefixes once and
+    hands each message to the mailboxes registered for its channel. If the connection drops the
+    thread reconnects; waiters meanwhile time out and re-read Postgres (events are only hints).
+    """
+
+    def __init__(
+        self, client: redis.Redis, listen_client: redis.Redis | None = None, patterns: tuple[str, ...] = ("job:*",)
+    ) -> None:
+        """``listen_client`` must have no read timeout: the listener sits idle between events."""
+        self._client = client
+        self._listen_client = listen_client or client
+        self._patterns = patterns
+        self._waiters = _Waiters()
+        self._listener_pid: int | None = None
+        self._start_lock = threading.Lock()
+
+    def publish(self, channel: str, message: str) -> None:
+        self._client.publish(channel, message)
+
+    def subscribe(self, channel: str) -> Subscription:
+        self._ensure_listener()
+        return self._waiters.add(channel)
+
+    def _ensure_listener(self) -> None:
+        if self._listener_pid == os.getpid():
+            return
+        with self._start_lock:
+            if self._listener_pid == os.getpid():
+                return
+            ready = threading.Event()
+            thread = threading.Thread(target=self._listen, args=(ready,), name="event-bus-listener", daemon=True)
+            thread.start()
+            ready.wait(timeout=5)  # subscribed (or failing: waiters then rely on their re-reads)
+            self._listener_pid = os.getpid()
+
+    def _listen(self, ready: threading.Event) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self._listen_client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.psubscribe(*self._patterns)
+                ready.set()
+                backoff = 0.1
+                for message in pubsub.listen():
+                    if message.get("type") == "pmessage":
+                        channel, data = message["channel"], message["data"]
+                        self._waiters.deliver(
+                            channel.decode() if isinstance(channel, bytes) else str(channel),
+                            data.decode() if isinstance(data, bytes) else str(data),
+                        )
+            except Exception:
+                log.warning("event bus listener lost its connection; reconnecting", exc_info=True)
+                ready.set()
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                try:
+                    pubsub.close()
+                except Exception:  # already broken
+                    log.debug("closing a broken pubsub failed", exc_info=True)
 
 
 class InMemoryEventBus:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._subscribers: dict[str, list[_MemorySubscription]] = defaultdict(list)
+        self._waiters = _Waiters()
 
     def publish(self, channel: str, message: str) -> None:
-        with self._lock:
-            targets = list(self._subscribers.get(channel, ()))
-        for subscription in targets:
-            subscription.queue.put(message)
+        self._waiters.deliver(channel, message)
 
     def subscribe(self, channel: str) -> Subscription:
-        subscription = _MemorySubscription(self, channel)
-        with self._lock:
-            self._subscribers[channel].append(subscription)
-        return subscription
-
-    def _drop(self, channel: str, subscription: _MemorySubscription) -> None:
-        with self._lock:
-            if subscription in self._subscribers.get(channel, []):
-                self._subscribers[channel].remove(subscription)
+        return self._waiters.add(channel)
 
 
 def current_bus() -> EventBus:

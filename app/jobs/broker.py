@@ -32,6 +32,8 @@ def delivery_settings(broker_url: str, visibility_timeout: int) -> dict[str, Any
     """How messages travel (DESIGN.md "Celery settings"); the benchmark's raw-Celery baseline uses it too."""
     return {
         "broker_url": broker_url,
+        # kombu's Redis transport with a shared client per pool (app/jobs/redis_transport.py).
+        "broker_transport": "app.jobs.redis_transport:Transport" if broker_url.startswith("redis") else None,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
             "visibility_timeout": visibility_timeout,
@@ -115,6 +117,9 @@ def publish(task_name: str, args: list[Any], *, trace_id: str | None = None, cou
             countdown=countdown,
             retry=True,
             retry_policy=PUBLISH_RETRY_POLICY,
+            # The arguments are ids: show them as they are instead of paying for a safe repr.
+            argsrepr=repr(args),
+            kwargsrepr="{}",
         )
     except Exception:  # the broker is down: the outbox relay publishes it later
         log.warning("publish failed; the relay will retry", extra={"task": task_name}, exc_info=True)

@@ -30,18 +30,18 @@ def visible_job(principal: Principal, job_id: uuid.UUID) -> Job:
 
 def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -> Job:
     """The job, once terminal or after ``wait_seconds``; woken by ``job.finished`` events."""
-    job = visible_job(principal, job_id)
-    if wait_seconds <= 0 or JobStatus(job.status).is_terminal:
-        return job
+    if wait_seconds <= 0:
+        return visible_job(principal, job_id)
     deadline = time.monotonic() + wait_seconds
+    # Listen before the first read, so a job finishing in between still wakes us.
     subscription = current_bus().subscribe(channel(job_id))
     try:
         while True:
-            db.session.rollback()  # never sit idle in a transaction while waiting
             job = visible_job(principal, job_id)
             remaining = deadline - time.monotonic()
             if JobStatus(job.status).is_terminal or remaining <= 0:
                 return job
+            db.session.rollback()  # never sit idle in a transaction while waiting
             subscription.wait(min(remaining, RECHECK_SECONDS))
     finally:
         subscription.close()

@@ -15,6 +15,7 @@ import os
 import resource
 import time
 from pathlib import Path
+from typing import Any
 
 PROC = Path("/proc")
 
@@ -117,3 +118,27 @@ def phase_notes(label: str, cpu: dict[str, float], elapsed_s: float, operations:
     if costs:
         lines.append(f"CPU ms per operation, {label}: {describe_ms(costs)}")
     return lines
+
+
+def two_phase_cpu(
+    figure: Any, baseline: Any, figure_cpu: dict[str, float], baseline_cpu: dict[str, float], opened: int | None
+) -> tuple[dict[str, Any], list[str]]:
+    """The CPU details and notes every HTTP scenario reports: cores and ms per operation, both phases.
+
+    ``figure`` and ``baseline`` are measurements (``elapsed_s``, ``completed``); ``opened`` is how many
+    PostgreSQL sessions the figure phase opened (pool overflow, reconnects).
+    """
+    details = {
+        "postgres_sessions_opened_during_figure": opened,
+        "cpu_cores_used": {"figure": figure_cpu, "baseline": baseline_cpu},
+        "cpu_ms_per_operation": {
+            "figure": per_operation_ms(figure_cpu, figure.elapsed_s, figure.completed),
+            "baseline": per_operation_ms(baseline_cpu, baseline.elapsed_s, baseline.completed),
+        },
+    }
+    notes = [
+        *phase_notes("figure", figure_cpu, figure.elapsed_s, figure.completed),
+        f"PostgreSQL sessions opened during the figure (pool overflow, reconnects): {opened}",
+        *phase_notes("baseline", baseline_cpu, baseline.elapsed_s, baseline.completed),
+    ]
+    return details, notes

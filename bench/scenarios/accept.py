@@ -33,7 +33,7 @@ from typing import Any
 
 from bench.checks import booking_body, jobs_summary, live_bookings
 from bench.client import Api, closed_loop, paced
-from bench.cpu import CpuSampler, per_operation_ms, phase_notes
+from bench.cpu import CpuSampler, two_phase_cpu
 from bench.report import Figure, ScenarioResult, Target
 from bench.scenarios import ScenarioContext
 from bench.stack import BenchError, say
@@ -110,6 +110,7 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
     figure_result = Figure.of("POST /v1/bookings accepted (202)/s, distinct blocks, closed loop", "req/s", figure)
     # The bench's own first reading is one of the sessions counted; the rest are the stack's.
     opened = None if sessions_before is None or sessions_after is None else max(0, sessions_after - sessions_before - 1)
+    cpu_details, cpu_notes = two_phase_cpu(figure, baseline, figure_cpu, baseline_cpu, opened)
     return ScenarioResult(
         scenario=NAME,
         figure=figure_result,
@@ -137,17 +138,10 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
             },
             "drain": drain,
             "sql": sql,
-            "postgres_sessions_opened_during_figure": opened,
-            "cpu_cores_used": {"figure": figure_cpu, "baseline": baseline_cpu},
-            "cpu_ms_per_operation": {
-                "figure": per_operation_ms(figure_cpu, figure.elapsed_s, figure.completed),
-                "baseline": per_operation_ms(baseline_cpu, baseline.elapsed_s, baseline.completed),
-            },
+            **cpu_details,
         },
         notes=[
-            *phase_notes("figure", figure_cpu, figure.elapsed_s, figure.completed),
-            f"PostgreSQL sessions opened during the figure (pool overflow, reconnects): {opened}",
-            *phase_notes("baseline", baseline_cpu, baseline.elapsed_s, baseline.completed),
+            *cpu_notes,
             f"open loop at half that rate ({rate:.0f}/s): p50 {half.percentile_ms(50)} ms, "
             f"p99 {half.percentile_ms(99)} ms (reported, not the target's measure)",
             f"drained {drain['jobs']} accepted jobs afterwards in {drain['seconds']:.1f} s (not timed as the figure)",

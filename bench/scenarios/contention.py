@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.checks import SPOT_UNAVAILABLE, booking_body, error_type, jobs_summary, live_bookings
 from bench.client import Api, Measurement, burst
-from bench.cpu import CpuSampler, per_operation_ms, phase_notes
+from bench.cpu import CpuSampler, two_phase_cpu
 from bench.report import Figure, ScenarioResult
 from bench.scenarios import ScenarioContext
 from bench.stack import say
@@ -83,6 +83,7 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
     checks["not_throttled"] = api.retried == 0
     # The bench's own first reading is one of the sessions counted; the rest are the stack's.
     opened = None if sessions_before is None or sessions_after is None else max(0, sessions_after - sessions_before - 1)
+    cpu_details, cpu_notes = two_phase_cpu(figure, baseline, figure_cpu, baseline_cpu, opened)
     return ScenarioResult(
         scenario=NAME,
         figure=Figure.duration(
@@ -114,17 +115,10 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
             "figure_errors": figure.errors[:5],
             "baseline_errors": baseline.errors[:5],
             "sql": sql,
-            "postgres_sessions_opened_during_figure": opened,
-            "cpu_cores_used": {"figure": figure_cpu, "baseline": baseline_cpu},
-            "cpu_ms_per_operation": {
-                "figure": per_operation_ms(figure_cpu, figure.elapsed_s, figure.completed),
-                "baseline": per_operation_ms(baseline_cpu, baseline.elapsed_s, baseline.completed),
-            },
+            **cpu_details,
         },
         notes=[
-            *phase_notes("figure", figure_cpu, figure.elapsed_s, figure.completed),
-            f"PostgreSQL sessions opened during the figure (pool overflow, reconnects): {opened}",
-            *phase_notes("baseline", baseline_cpu, baseline.elapsed_s, baseline.completed),
+            *cpu_notes,
         ],
     )
 

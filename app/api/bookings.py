@@ -154,7 +154,7 @@ def list_(query: BookingListQuery) -> dict[str, object]:
         limit=query.limit,
         cursor=query.cursor,
     )
-    return page([_document(b) for b in rows], next_cursor)
+    return page(bookings.booking_documents(rows), next_cursor)
 
 
 @bp.post("/bookings/<booking_id>/cancel", responses={202: JobAccepted, **ERRORS})

@@ -53,6 +53,21 @@ def booking_document(booking: Booking, spot_number: str) -> dict[str, Any]:
     }
 
 
+def booking_documents(bookings: list[Booking]) -> list[dict[str, Any]]:
+    """Documents of several bookings, their spot numbers read in one query (no query per row)."""
+    spot_ids = {b.spot_id for b in bookings}
+    numbers = (
+        dict(
+            db.session.execute(
+                select(VisitorSpot.id, VisitorSpot.spot_number).where(VisitorSpot.id.in_(spot_ids))
+            ).all()
+        )
+        if spot_ids
+        else {}
+    )
+    return [booking_document(b, numbers[b.spot_id]) for b in bookings]
+
+
 def spot_number_of(booking: Booking) -> str:
     return db.session.execute(select(VisitorSpot.spot_number).where(VisitorSpot.id == booking.spot_id)).scalar_one()
 
@@ -129,26 +144,25 @@ def book(run: JobRun) -> dict[str, Any]:
     ).rowcount
     if claimed != 1:
         raise Problem("spot-unavailable", "Someone else booked that block first.")
-    booking_id, code, created_at = _insert_booking(
-        {
-            "block_id": block.id,
-            "building_id": block.building_id,
-            "spot_id": block.spot_id,
-            "resident_id": resident.id,
-            "status": str(BookingStatus.CONFIRMED),
-            "visitor_name_encrypted": payload["visitor_name"],
-            "visitor_phone_encrypted": payload.get("visitor_phone"),
-            "vehicle_plate_encrypted": payload["vehicle_plate"],
-            "plate_bidx": blind_index("plate", payload["vehicle_plate"], scope=str(block.building_id)),
-            "base_price_clp": price.base_clp,
-            "multiplier": price.multiplier,
-            "pricing_rule_id": rule.id if rule is not None else None,
-            "price_clp": price.price_clp,
-            "commission_clp": price.commission_clp,
-            "block_start": block.start_at,
-            "block_end": block.end_at,
-        }
-    )
+    values = {
+        "block_id": block.id,
+        "building_id": block.building_id,
+        "spot_id": block.spot_id,
+        "resident_id": resident.id,
+        "status": str(BookingStatus.CONFIRMED),
+        "visitor_name": payload["visitor_name"],
+        "visitor_phone": payload.get("visitor_phone"),
+        "vehicle_plate": payload["vehicle_plate"],
+        "plate_bidx": blind_index("plate", payload["vehicle_plate"], scope=str(block.building_id)),
+        "base_price_clp": price.base_clp,
+        "multiplier": price.multiplier,
+        "pricing_rule_id": rule.id if rule is not None else None,
+        "price_clp": price.price_clp,
+        "commission_clp": price.commission_clp,
+        "block_start": block.start_at,
+        "block_end": block.end_at,
+    }
+    booking_id, code, created_at = _insert_booking(values)
     audit.record(
         "booking.created",
         audit.Actor("job", run.owner_user_id),
@@ -156,23 +170,9 @@ def book(run: JobRun) -> dict[str, Any]:
         entity_id=booking_id,
         details={"block_id": str(block.id), "price_clp": price.price_clp, "job_id": str(run.id)},
     )
-    document = {
-        "id": str(booking_id),
-        "status": str(BookingStatus.CONFIRMED),
-        "confirmation_code": code,
-        "price_clp": price.price_clp,
-        "commission_clp": price.commission_clp,
-        "availability_block_id": str(block.id),
-        "building_id": str(block.building_id),
-        "spot_number": spot_number,
-        "start": rfc3339(block.start_at),
-        "end": rfc3339(block.end_at),
-        "visitor_name": payload["visitor_name"],
-        "vehicle_plate": payload["vehicle_plate"],
-        "visitor_phone": payload.get("visitor_phone"),
-        "created_at": rfc3339(created_at),
-    }
-    return {"booking": document}
+    # A transient (never added) Booking only to render the one document shape every reader uses.
+    inserted = Booking(id=booking_id, confirmation_code=code, created_at=created_at, **values)
+    return {"booking": booking_document(inserted, spot_number)}
 
 
 def _identity_checks(resident: Resident, email_bidx: bytes, payload: dict[str, Any]) -> list[tuple[str, bytes]]:
@@ -195,6 +195,12 @@ def _identity_checks(resident: Resident, email_bidx: bytes, payload: dict[str, A
 _BOOKINGS = Booking.__table__
 
 
+def _columns(values: dict[str, Any]) -> dict[str, Any]:
+    """Model attribute names to column names (the encrypted columns are stored as ``*_encrypted``)."""
+    mapper = Booking.__mapper__
+    return {mapper.attrs[name].columns[0].name: value for name, value in values.items()}
+
+
 def _insert_booking(values: dict[str, Any]) -> tuple[uuid.UUID, str, Any]:
     """Insert with a fresh confirmation code (regenerated on the rare collision): id, code, created_at.
 
@@ -206,7 +212,7 @@ def _insert_booking(values: dict[str, Any]) -> tuple[uuid.UUID, str, Any]:
         try:
             inserted = db.session.execute(
                 pg_insert(_BOOKINGS)
-                .values(id=uuid.uuid4(), confirmation_code=code, **values)
+                .values(id=uuid.uuid4(), confirmation_code=code, **_columns(values))
                 .on_conflict_do_nothing(index_elements=[_BOOKINGS.c.confirmation_code])
                 .returning(_BOOKINGS.c.id, _BOOKINGS.c.created_at)
             ).first()

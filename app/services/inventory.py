@@ -30,17 +30,33 @@ def _insert(row: Any, conflict: str) -> None:
         raise
 
 
+def _create_in_building(
+    principal: Principal, building_id: uuid.UUID, row: Unit | VisitorSpot, conflict: str, actor: audit.Actor
+) -> None:
+    """Insert a unit or spot of a building its caller manages; a duplicate number is 409."""
+    get_building(principal, building_id, rbac.MANAGE)
+    _insert(row, conflict)
+    kind = "unit" if isinstance(row, Unit) else "spot"
+    audit.record(
+        f"{kind}.created", actor, entity_type=kind, entity_id=row.id, details={"building_id": str(building_id)}
+    )
+    db.session.commit()
+
+
 def create_unit(
     principal: Principal, building_id: uuid.UUID, unit_number: str, floor: int | None, actor: audit.Actor
 ) -> Unit:
-    building = get_building(principal, building_id, rbac.MANAGE)
-    unit = Unit(building_id=building.id, unit_number=unit_number.strip(), floor=floor)
-    _insert(unit, "This building already has a unit with that number.")
-    audit.record(
-        "unit.created", actor, entity_type="unit", entity_id=unit.id, details={"building_id": str(building_id)}
-    )
-    db.session.commit()
+    unit = Unit(building_id=building_id, unit_number=unit_number.strip(), floor=floor)
+    _create_in_building(principal, building_id, unit, "This building already has a unit with that number.", actor)
     return unit
+
+
+def create_spot(
+    principal: Principal, building_id: uuid.UUID, spot_number: str, description: str | None, actor: audit.Actor
+) -> VisitorSpot:
+    spot = VisitorSpot(building_id=building_id, spot_number=spot_number.strip(), description=description)
+    _create_in_building(principal, building_id, spot, "This building already has a spot with that number.", actor)
+    return spot
 
 
 def list_units(
@@ -49,19 +65,6 @@ def list_units(
     read_building(principal, building_id, actor, "building.units")
     query = select(Unit).where(Unit.building_id == building_id)
     return paginate(query, [Unit.unit_number, Unit.id], limit=limit, cursor=cursor)
-
-
-def create_spot(
-    principal: Principal, building_id: uuid.UUID, spot_number: str, description: str | None, actor: audit.Actor
-) -> VisitorSpot:
-    building = get_building(principal, building_id, rbac.MANAGE)
-    spot = VisitorSpot(building_id=building.id, spot_number=spot_number.strip(), description=description)
-    _insert(spot, "This building already has a spot with that number.")
-    audit.record(
-        "spot.created", actor, entity_type="spot", entity_id=spot.id, details={"building_id": str(building_id)}
-    )
-    db.session.commit()
-    return spot
 
 
 def list_spots(

@@ -75,6 +75,9 @@ def record_support_read(
             session.expire_on_commit = expire_on_commit
 
 
-def listed(rows: list[Any], **filters: Any) -> dict[str, Any]:
-    """``details`` of a list read: the ids of the rows shown, and the filters that were set."""
-    return {"ids": [str(row.id) for row in rows], "filters": {k: v for k, v in filters.items() if v is not None}}
+def listed(rows: list[Any], filters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``details`` of a list read: the ids of the rows shown, and the filters that were set (by query name)."""
+    return {
+        "ids": [str(row.id) for row in rows],
+        "filters": {name: value for name, value in (filters or {}).items() if value is not None},
+    }

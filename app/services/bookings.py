@@ -342,6 +342,6 @@ def list_bookings(
     if end is not None:
         query = query.where(Booking.block_start < end)
     rows, next_cursor = paginate(query, [Booking.block_start, Booking.id], limit=limit, cursor=cursor)
-    filters = audit.listed(rows, status=status, **{"from": rfc3339(start), "to": rfc3339(end)})
-    audit.record_support_read(principal, actor, "bookings", None, filters)
+    filters = {"status": status, "from": rfc3339(start), "to": rfc3339(end)}
+    audit.record_support_read(principal, actor, "bookings", None, audit.listed(rows, filters))
     return rows, next_cursor

@@ -149,8 +149,8 @@ def create_building(
     principal: Principal, organization_id: uuid.UUID, fields: BuildingFields, actor: audit.Actor
 ) -> Building:
     organization_in_scope(principal, organization_id, rbac.MANAGE)
-    require_platform_fields_right(principal, {k for k, v in fields.__dict__.items() if v is not None})
     values = {k: v for k, v in fields.__dict__.items() if v is not None}
+    require_platform_fields_right(principal, set(values))
     building = Building(organization_id=organization_id, **values)
     db.session.add(building)
     db.session.flush()

@@ -78,9 +78,13 @@ def add(body: EntryRequest) -> tuple[dict[str, object], int]:
 @bp.get("", responses={200: EntryPage, **ERRORS})
 @login_required
 def list_(query: EntryQuery) -> dict[str, object]:
-    """Entries you may see; with ``building_id``, those that apply to that building."""
+    """Entries you may see; with ``building_id``, those that apply to that building.
+
+    Platform staff: every entry. org_admin: the organization's and its buildings'. building_admin:
+    their buildings' and their organization's organization-wide ones. Anyone else: 403.
+    """
     rows, next_cursor = blocklist.list_entries(
-        current_principal(), query.building_id, limit=query.limit, cursor=query.cursor
+        current_principal(), query.building_id, limit=query.limit, cursor=query.cursor, actor=request_actor()
     )
     return page([entry_document(e) for e in rows], next_cursor)
 

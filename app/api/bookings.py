@@ -153,6 +153,7 @@ def list_(query: BookingListQuery) -> dict[str, object]:
         end=query.to,
         limit=query.limit,
         cursor=query.cursor,
+        actor=request_actor(),
     )
     return page(bookings.booking_documents(rows), next_cursor)
 

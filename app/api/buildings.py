@@ -33,7 +33,14 @@ class BuildingPatch(StrictModel):
     address: Address | None = None
     timezone: str | None = Field(default=None, max_length=64)
     contact_email: str | None = Field(default=None, min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    commission_rate: Decimal | None = Field(default=None, ge=0, lt=1, max_digits=5, decimal_places=4)
+    commission_rate: Decimal | None = Field(
+        default=None,
+        ge=0,
+        lt=1,
+        max_digits=5,
+        decimal_places=4,
+        description="The platform's share of each booking: platform_admin only (anyone else: 403).",
+    )
     default_base_price_clp: int | None = Field(default=None, ge=0, le=100_000_000)
     max_upcoming_bookings_per_resident: int | None = Field(default=None, ge=0, le=1000)
     is_active: bool | None = Field(default=None, description="false archives the building (history is kept)")
@@ -109,7 +116,7 @@ def get_building(path: BuildingPath) -> dict[str, object]:
 @bp.patch("/<building_id>", responses={200: BuildingDocument, **ERRORS})
 @login_required
 def update_building(path: BuildingPath, body: BuildingPatch) -> dict[str, object]:
-    """Change a building's settings (org_admin, building_admin)."""
+    """Change a building's settings (org_admin, building_admin; ``commission_rate``: platform_admin)."""
     changes = body.model_dump(exclude_unset=True)
     if any(value is None for value in changes.values()):
         nulls = [name for name, value in changes.items() if value is None]

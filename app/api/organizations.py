@@ -69,7 +69,14 @@ class BuildingRequest(StrictModel):
     address: Address
     timezone: str | None = Field(default=None, max_length=64, examples=["America/Santiago"])
     contact_email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    commission_rate: Decimal | None = Field(default=None, ge=0, lt=1, max_digits=5, decimal_places=4)
+    commission_rate: Decimal | None = Field(
+        default=None,
+        ge=0,
+        lt=1,
+        max_digits=5,
+        decimal_places=4,
+        description="The platform's share of each booking: platform_admin only (anyone else: 403).",
+    )
     default_base_price_clp: int | None = Field(default=None, ge=0, le=100_000_000)
     max_upcoming_bookings_per_resident: int | None = Field(default=None, ge=0, le=1000)
 
@@ -151,7 +158,7 @@ def add_member(path: OrganizationPath, body: MemberRequest) -> tuple[dict[str, o
 @bp.post("/<organization_id>/buildings", responses={201: BuildingDocument, **ERRORS})
 @login_required
 def create_building(path: OrganizationPath, body: BuildingRequest) -> tuple[dict[str, object], int]:
-    """Add a building to the organization (org_admin)."""
+    """Add a building to the organization (org_admin; ``commission_rate``: platform_admin)."""
     building = organizations.create_building(
         current_principal(), path.organization_id, organizations.BuildingFields(**body.model_dump()), request_actor()
     )

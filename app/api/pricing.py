@@ -104,7 +104,7 @@ def create_rule(path: BuildingPath, body: RuleRequest) -> tuple[dict[str, object
 @login_required
 def list_rules(path: BuildingPath, query: PageQuery) -> dict[str, object]:
     rows, next_cursor = pricing_rules.list_rules(
-        current_principal(), path.building_id, limit=query.limit, cursor=query.cursor
+        current_principal(), path.building_id, limit=query.limit, cursor=query.cursor, actor=request_actor()
     )
     return page([rule_document(r) for r in rows], next_cursor)
 

@@ -53,8 +53,31 @@ def record(
     return row
 
 
-def record_support_read(principal: Any, actor: Actor, entity_type: str, entity_id: Any) -> None:
-    """Support staff may read tenant data everywhere, and every such read leaves a trace."""
+def record_support_read(
+    principal: Any, actor: Actor, entity_type: str, entity_id: Any, details: dict[str, Any] | None = None
+) -> None:
+    """Support staff may read tenant data everywhere, and every such read leaves a trace.
+
+    A list read records one row: ``entity_id`` is what the list is of (a building, or none),
+    ``details`` the filters and the ids of the rows it showed (ids only, never their contents).
+
+    The row is committed at once (a read has no transaction of its own to ride on) without
+    expiring what the read already loaded: the page is rendered from the rows as they were read,
+    instead of reloading them one statement per row.
+    """
     if getattr(principal, "is_support", False):
-        record("support.read", actor, entity_type=entity_type, entity_id=entity_id)
-        db.session.commit()
+        record("support.read", actor, entity_type=entity_type, entity_id=entity_id, details=details)
+        session = db.session()
+        expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = expire_on_commit
+
+
+def listed(rows: list[Any], filters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``details`` of a list read: the ids of the rows shown, and the filters that were set (by query name)."""
+    return {
+        "ids": [str(row.id) for row in rows],
+        "filters": {name: value for name, value in (filters or {}).items() if value is not None},
+    }

@@ -5,6 +5,17 @@ building-level (the building's managers). Every booking is checked against the r
 e-mail, phone and RUT, the requested plate and the request's IP, through blind indexes of the
 normalized values, so ``ab-1234`` bans ``AB1234`` and a RUT banned with dots bans it without.
 A match refuses the booking with ``blocked``; the reason is never shown to the resident.
+
+Who sees which entries (values and reasons are personal data and moderation notes):
+
+- platform staff (platform_admin, support) see every entry; support's list reads are audited;
+- an org_admin sees their organization's entries and those of every building of it;
+- a building_admin sees the entries of their listed buildings and their organization's
+  organization-wide entries (those apply to their buildings too), and may remove only the former;
+- global entries are the platform's: organization staff never see them (a removal answers 404);
+- nobody else lists the blocklist: concierges and residents are refused (403, the wrong role),
+  so a concierge never sees a value. The gate does not need the list: a banned booking is refused
+  before it exists.
 """
 
 from __future__ import annotations
@@ -97,32 +108,43 @@ def add(principal: Principal, fields: EntryFields, actor: audit.Actor) -> Blockl
 
 
 def _visible(principal: Principal) -> object:
-    """Entries the caller may see: global ones (all staff), their organizations', their buildings'."""
+    """Entries the caller may see: everything for platform staff; for managers, their organizations' and buildings'."""
     if principal.is_platform_admin or principal.is_support:
         return BlocklistEntry.is_active
     managed_buildings = select(Building.id).where(rbac.building_scope(principal, rbac.MANAGE))
     return and_(
         BlocklistEntry.is_active,
         or_(
-            BlocklistEntry.scope == "global",
-            BlocklistEntry.organization_id.in_(principal.org_ids(MembershipRole.ORG_ADMIN)),
-            BlocklistEntry.building_id.in_(managed_buildings),
+            and_(BlocklistEntry.scope == "organization", BlocklistEntry.organization_id.in_(_manager_orgs(principal))),
+            and_(BlocklistEntry.scope == "building", BlocklistEntry.building_id.in_(managed_buildings)),
         ),
     )
 
 
+def _manager_orgs(principal: Principal) -> set[uuid.UUID]:
+    """Organizations whose organization-wide entries the caller sees: where they are org_admin or building_admin."""
+    return principal.org_ids(MembershipRole.ORG_ADMIN, MembershipRole.BUILDING_ADMIN)
+
+
 def list_entries(
-    principal: Principal, building_id: uuid.UUID | None, *, limit: int, cursor: str | None
+    principal: Principal,
+    building_id: uuid.UUID | None,
+    *,
+    limit: int,
+    cursor: str | None,
+    actor: audit.Actor,
 ) -> tuple[list[BlocklistEntry], str | None]:
     building = None
     if building_id is not None:  # 404 / 403 about that building first, like every building endpoint
         building = get_building(principal, building_id, rbac.STAFF_READ if principal.is_support else rbac.MANAGE)
-    if not (principal.is_platform_admin or principal.is_support or principal.memberships):
-        raise Problem("forbidden", "The blocklist is for staff.")
+    if not (principal.is_platform_admin or principal.is_support or _manager_orgs(principal)):
+        raise Problem("forbidden", "The blocklist is for platform staff and building managers.")
     query = select(BlocklistEntry).where(_visible(principal))
     if building is not None:
         query = query.where(applies_to(building))
-    return paginate(query, [BlocklistEntry.created_at, BlocklistEntry.id], limit=limit, cursor=cursor)
+    rows, next_cursor = paginate(query, [BlocklistEntry.created_at, BlocklistEntry.id], limit=limit, cursor=cursor)
+    audit.record_support_read(principal, actor, "blocklist", building_id, audit.listed(rows))
+    return rows, next_cursor
 
 
 def applies_to(building: Building) -> object:
@@ -134,10 +156,10 @@ def applies_to(building: Building) -> object:
 
 
 def _entry_capabilities(principal: Principal, entry: BlocklistEntry) -> set[str]:
-    if entry.scope == "global":
+    if entry.scope == "global":  # the platform's: organization staff do not see it at all
         if principal.is_platform_admin:
             return {rbac.VIEW, rbac.MANAGE}
-        return {rbac.VIEW} if (principal.memberships or principal.is_support) else set()
+        return {rbac.VIEW} if principal.is_support else set()
     if entry.scope == "organization":
         return rbac.organization_capabilities(principal, entry.organization_id)  # type: ignore[arg-type]
     building = db.session.get(Building, entry.building_id)

@@ -325,7 +325,9 @@ def list_bookings(
     end: Any,
     limit: int,
     cursor: str | None,
+    actor: audit.Actor,
 ) -> tuple[list[Booking], str | None]:
+    """Residents their own bookings; staff their buildings'. A page read by support is audited."""
     staff_buildings = select(Building.id).where(
         rbac.building_scope(principal, rbac.GATE) | rbac.building_scope(principal, rbac.STAFF_READ)
     )
@@ -339,4 +341,7 @@ def list_bookings(
         query = query.where(Booking.block_start >= start)
     if end is not None:
         query = query.where(Booking.block_start < end)
-    return paginate(query, [Booking.block_start, Booking.id], limit=limit, cursor=cursor)
+    rows, next_cursor = paginate(query, [Booking.block_start, Booking.id], limit=limit, cursor=cursor)
+    filters = {"status": status, "from": rfc3339(start), "to": rfc3339(end)}
+    audit.record_support_read(principal, actor, "bookings", None, audit.listed(rows, filters))
+    return rows, next_cursor

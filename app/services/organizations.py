@@ -1,4 +1,10 @@
-"""Organizations, their staff memberships and their buildings."""
+"""Organizations, their staff memberships and their buildings.
+
+A building's ``commission_rate`` is the platform's share of every booking: it is a term of the
+platform's contract with the operator, not a setting of the operator's. So only a platform_admin
+sets it (on create and on change); anyone else who sends the field is refused (403) and nothing
+changes, whatever else the request held.
+"""
 
 from __future__ import annotations
 
@@ -129,11 +135,22 @@ class BuildingFields:
     max_upcoming_bookings_per_resident: int | None = None
 
 
+#: Building fields only the platform sets (the platform's own terms with the operator).
+PLATFORM_FIELDS = frozenset({"commission_rate"})
+
+
+def require_platform_fields_right(principal: Principal, fields: set[str]) -> None:
+    """403 when someone other than a platform_admin sends a field only the platform sets."""
+    if fields & PLATFORM_FIELDS and not principal.is_platform_admin:
+        raise Problem("forbidden", "Only the platform sets the commission rate.")
+
+
 def create_building(
     principal: Principal, organization_id: uuid.UUID, fields: BuildingFields, actor: audit.Actor
 ) -> Building:
     organization_in_scope(principal, organization_id, rbac.MANAGE)
     values = {k: v for k, v in fields.__dict__.items() if v is not None}
+    require_platform_fields_right(principal, set(values))
     building = Building(organization_id=organization_id, **values)
     db.session.add(building)
     db.session.flush()
@@ -177,6 +194,7 @@ def update_building(
     building = rbac.require_building(
         principal, db.session.get(Building, building_id, with_for_update=True), rbac.MANAGE
     )
+    require_platform_fields_right(principal, set(changes))
     for name, value in changes.items():
         setattr(building, name, value)
     audit.record(

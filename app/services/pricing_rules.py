@@ -67,11 +67,14 @@ def create_rule(
 
 
 def list_rules(
-    principal: Principal, building_id: uuid.UUID, *, limit: int, cursor: str | None
+    principal: Principal, building_id: uuid.UUID, *, limit: int, cursor: str | None, actor: audit.Actor
 ) -> tuple[list[PricingRule], str | None]:
+    """The building's active rules (its managers and support; support's reads are audited)."""
     get_building(principal, building_id, rbac.STAFF_READ)
     query = select(PricingRule).where(PricingRule.building_id == building_id, PricingRule.is_active)
-    return paginate(query, [PricingRule.created_at, PricingRule.id], limit=limit, cursor=cursor)
+    rows, next_cursor = paginate(query, [PricingRule.created_at, PricingRule.id], limit=limit, cursor=cursor)
+    audit.record_support_read(principal, actor, "building.pricing_rules", building_id, audit.listed(rows))
+    return rows, next_cursor
 
 
 def delete_rule(principal: Principal, rule_id: uuid.UUID, actor: audit.Actor) -> str:

@@ -2,6 +2,11 @@
 
 Bans outlive a test, so they target organizations of this module's own (``own`` and ``other``),
 never the shared world, and global bans use plates nobody else books.
+
+Who sees which entries (README "Yield management and the blocklist"): platform staff see every
+entry with its value; an org_admin their organization's entries and those of all its buildings; a
+building_admin the organization-wide entries of their organization and those of their listed
+buildings; nobody else lists the blocklist (403), and no organization staff ever sees a global entry.
 """
 
 import uuid
@@ -16,8 +21,8 @@ pytestmark = pytest.mark.slow
 class Banned:
     """This module's two operators, shaped like the world's: ``a`` (buildings A1, A2) and ``b`` (B1)."""
 
-    def __init__(self, stack, admin):
-        self.admin = admin
+    def __init__(self, stack, admin, support):
+        self.admin, self.support = admin, support
         self.a = build_tenant(stack, admin, f"Ban org A {uuid.uuid4().hex[:6]}", ["A1", "A2"])
         self.b = build_tenant(stack, admin, f"Ban org B {uuid.uuid4().hex[:6]}", ["B1"])
 
@@ -25,7 +30,7 @@ class Banned:
 @pytest.fixture(scope="module")
 def world(worker, world):
     """Overrides the shared ``world`` in this module (built with the shared world's platform admin)."""
-    return Banned(worker, world.admin)
+    return Banned(worker, world.admin, world.support)
 
 
 def ban(stack, headers, **body):
@@ -177,3 +182,128 @@ def test_banned_values_are_not_stored_in_plaintext(stack, world):
     dump = "".join(r[0] for r in stack.sql("SELECT row_to_json(blocklist_entries)::text FROM blocklist_entries"))
     for needle in ("banned.person", "911223344", "11111111", "11.111.111", "reason email"):
         assert needle not in dump
+
+
+# --- who sees which entries -------------------------------------------------------------------
+
+
+def entries(stack, headers, query=""):
+    """Every entry the caller may list (all pages), by id; asserts each page answers 200."""
+    found, cursor = {}, None
+    while True:
+        path = f"/v1/blocklist?limit=200{query}" + (f"&cursor={cursor}" if cursor else "")
+        response = stack.client().get(path, headers=headers)
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        found |= {item["id"]: item for item in body["items"]}
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def new_plate(prefix):
+    return prefix + uuid.uuid4().hex[:4].upper()
+
+
+def test_organization_staff_never_see_a_global_entry_nor_its_value(worker, world):
+    a = world.a
+    plate = new_plate("GV")
+    entry = ban(worker, world.admin, type="plate", value=plate, reason="global reason")
+    for role in ("org_admin", "building_admin"):
+        for query in ("", f"&building_id={a.buildings['A1']}"):
+            response = worker.client().get(f"/v1/blocklist?limit=200{query}", headers=a.headers[role])
+            assert response.status_code == 200, (role, response.get_json())
+            text = response.get_data(as_text=True)
+            assert entry["id"] not in text and plate not in text and "global reason" not in text, (role, query)
+            assert {item["scope"] for item in response.get_json()["items"]} <= {"organization", "building"}
+    for headers in (world.admin, world.support):  # platform staff see it, value and reason included
+        for query in ("", f"&building_id={a.buildings['A1']}"):
+            seen = entries(worker, headers, query)[entry["id"]]
+            assert (seen["scope"], seen["value"], seen["reason"]) == ("global", plate, "global reason")
+
+
+def test_a_concierge_lists_nothing_and_sees_no_value(worker, world):
+    a = world.a
+    values = [
+        ban(worker, world.admin, type="plate", value=new_plate("CG"))["value"],
+        ban(worker, a.headers["org_admin"], type="plate", value=new_plate("CO"), organization_id=a.organization_id)[
+            "value"
+        ],
+        ban(worker, a.headers["building_admin"], type="plate", value=new_plate("CB"), building_id=a.buildings["A1"])[
+            "value"
+        ],
+    ]
+    for query in ("", f"&building_id={a.buildings['A1']}"):
+        response = worker.client().get(f"/v1/blocklist?limit=200{query}", headers=a.headers["concierge"])
+        assert response.status_code == 403, (query, response.get_json())
+        assert response.get_json()["type"] == "/problems/forbidden"
+        text = response.get_data(as_text=True)
+        assert not [value for value in values if value in text], text
+
+
+def test_organization_staff_see_their_organizations_and_their_buildings_entries(worker, world):
+    a, b = world.a, world.b
+    org_wide = ban(
+        worker, a.headers["org_admin"], type="plate", value=new_plate("OW"), organization_id=a.organization_id
+    )
+    in_a1 = ban(worker, a.headers["building_admin"], type="plate", value=new_plate("B1"), building_id=a.buildings["A1"])
+    in_a2 = ban(worker, a.headers["org_admin"], type="plate", value=new_plate("B2"), building_id=a.buildings["A2"])
+    theirs = ban(worker, b.headers["org_admin"], type="plate", value=new_plate("TH"), organization_id=b.organization_id)
+    mine = {e["id"] for e in (org_wide, in_a1, in_a2)}
+
+    org_admin = entries(worker, a.headers["org_admin"])
+    assert mine <= org_admin.keys() and theirs["id"] not in org_admin
+    assert org_admin[in_a2["id"]]["value"] == in_a2["value"], "managers see the values of what they may see"
+    # a building_admin of A1: the organization-wide entries (they apply to A1) and A1's, not A2's
+    building_admin = entries(worker, a.headers["building_admin"])
+    assert {org_wide["id"], in_a1["id"]} <= building_admin.keys()
+    assert in_a2["id"] not in building_admin and theirs["id"] not in building_admin
+    assert {e["building_id"] for e in building_admin.values()} <= {None, a.buildings["A1"]}
+    assert {e["organization_id"] for e in building_admin.values()} <= {None, a.organization_id}
+    other = entries(worker, b.headers["org_admin"])
+    assert theirs["id"] in other and not mine & other.keys()
+
+
+def test_a_global_entry_is_not_found_for_organization_staff(worker, world):
+    a = world.a
+    entry = ban(worker, world.admin, type="plate", value=new_plate("GD"))
+    for role in ("org_admin", "building_admin", "concierge"):
+        response = worker.client().delete(f"/v1/blocklist/{entry['id']}", headers=a.headers[role])
+        assert response.status_code == 404, (role, response.get_json())
+        missing = worker.client().delete(f"/v1/blocklist/{uuid.uuid4()}", headers=a.headers[role])
+        assert {k: response.get_json()[k] for k in ("type", "detail")} == {
+            k: missing.get_json()[k] for k in ("type", "detail")
+        }
+    assert worker.client().delete(f"/v1/blocklist/{entry['id']}", headers=world.support).status_code == 403
+    assert worker.sql("SELECT is_active FROM blocklist_entries WHERE id = %s", (entry["id"],)) == [(True,)]
+    assert worker.client().delete(f"/v1/blocklist/{entry['id']}", headers=world.admin).status_code == 204
+
+
+def support_reads(stack, support_id):
+    return stack.sql(
+        "SELECT entity_id, metadata FROM audit_logs WHERE action = 'support.read' AND entity_type = 'blocklist'"
+        " AND actor_id = %s ORDER BY id",
+        (support_id,),
+    )
+
+
+def test_a_support_list_of_the_blocklist_is_audited_with_what_it_showed(worker, world):
+    a = world.a
+    support_id = worker.client().get("/v1/me", headers=world.support).get_json()["id"]
+    entry = ban(worker, a.headers["building_admin"], type="plate", value=new_plate("SR"), building_id=a.buildings["A1"])
+    before = len(support_reads(worker, support_id))
+    listed = worker.client().get(f"/v1/blocklist?building_id={a.buildings['A1']}&limit=200", headers=world.support)
+    assert listed.status_code == 200
+    shown = [item["id"] for item in listed.get_json()["items"]]
+    assert entry["id"] in shown
+    everything = worker.client().get("/v1/blocklist?limit=200", headers=world.support)
+    assert everything.status_code == 200
+    rows = support_reads(worker, support_id)
+    assert len(rows) == before + 2
+    (by_building, by_building_details), (unfiltered, unfiltered_details) = rows[-2:]
+    assert by_building == a.buildings["A1"] and by_building_details["ids"] == shown
+    assert unfiltered is None and unfiltered_details["ids"] == [i["id"] for i in everything.get_json()["items"]]
+    count = "SELECT count(*) FROM audit_logs WHERE action = 'support.read' AND entity_type = 'blocklist'"
+    (total,) = worker.sql(count)
+    assert worker.client().get("/v1/blocklist", headers=a.headers["org_admin"]).status_code == 200
+    assert worker.sql(count) == [total], "a manager's list is no support read"

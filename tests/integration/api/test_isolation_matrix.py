@@ -534,6 +534,25 @@ def plate_ban(ctx: Ctx, building_id: str) -> dict[str, Any]:
     return {"type": "plate", "value": "ZX" + uuid.uuid4().hex[:6].upper(), "building_id": building_id}
 
 
+def at_building_ref_with_entries(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
+    """The building (in the query string), with a fresh global, organization-wide and building entry applying to it.
+
+    ``refs`` names the three entries by scope; their values are secrets no refusal may show. The
+    plates start with "ZW": no booking of the suite uses it (the matrix books "ZX" plates).
+    """
+    building_id = tenant.buildings[label]
+    where = {"global": {}, "organization": {"organization_id": tenant.organization_id}}
+    where["building"] = {"building_id": building_id}
+    made = {
+        scope: ctx.admin(
+            "POST", "/v1/blocklist", {"type": "plate", "value": "ZW" + uuid.uuid4().hex[:6].upper(), **at}, 201
+        )
+        for scope, at in where.items()
+    }
+    refs = {"building_id": building_id, **{f"{scope}_entry": entry["id"] for scope, entry in made.items()}}
+    return Aim({}, refs=refs, secrets=frozenset({building_id, *(entry["value"] for entry in made.values())}))
+
+
 def at_fresh_entry(ctx: Ctx, tenant: Tenant, label: str) -> Aim:
     entry = ctx.admin("POST", "/v1/blocklist", plate_ban(ctx, tenant.buildings[label]), 201)
     return Aim({"entry_id": entry["id"]})
@@ -653,14 +672,21 @@ def check_quote(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, bod
 
 
 def check_blocklist_of_building(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
-    """Only entries that apply to the building: global, its organization's, its own."""
+    """Only entries that apply to the building: its organization's and its own, and global ones for platform staff.
+
+    Global entries are the platform's: organization staff never see them, nor their values.
+    """
     building_id = aim.ref("building_id")
+    platform = caller in (SUPPORT, PLATFORM_ADMIN)
     for item in body["items"]:
         assert (
-            item["scope"] == "global"
-            or item["organization_id"] == tenant.organization_id
-            or item["building_id"] == building_id
-        ), item
+            (item["scope"] == "global" and platform)
+            or (item["scope"] == "organization" and item["organization_id"] == tenant.organization_id)
+            or (item["scope"] == "building" and item["building_id"] == building_id)
+        ), (caller, item)
+    ids = {item["id"] for item in body["items"]}
+    assert {aim.ref("organization_entry"), aim.ref("building_entry")} <= ids, (caller, ids)
+    assert (aim.ref("global_entry") in ids) == platform, (caller, ids)
 
 
 def check_is_the_booking(ctx: Ctx, caller: str, tenant: Tenant, label: str, aim: Aim, body: Any) -> None:
@@ -966,8 +992,9 @@ MATRIX: dict[tuple[str, str], Scoped | NotTenantScoped] = {
     ),
     ("GET", "/v1/blocklist"): Scoped(
         "building",
-        {**building_manage(200), SUPPORT: 200},  # support reads everything, changes nothing
-        at_building_ref,
+        # support reads everything, changes nothing; a concierge lists nothing (403, never a value)
+        {**building_manage(200), SUPPORT: 200},
+        at_building_ref_with_entries,
         "world",
         query=lambda ctx, aim: f"?building_id={aim.ref('building_id')}&limit=200",
         check=check_blocklist_of_building,

@@ -9,12 +9,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from app.domain.identity import rut_check_digit
-from tests.support.world import add_staff, enroll_mfa
+from tests.integration.api.test_query_counts import counted
+from tests.support.world import add_staff, enroll_mfa, make_residents
 
 
 def test_the_world_builds(world):
@@ -345,12 +347,11 @@ def test_a_new_building_gets_the_defaults(site):
 def test_a_new_building_keeps_the_given_settings(site):
     building = site.new_building(
         timezone="America/Punta_Arenas",
-        commission_rate="0.2",
         default_base_price_clp=7000,
         max_upcoming_bookings_per_resident=5,
     )
     assert building["timezone"] == "America/Punta_Arenas"
-    assert building["commission_rate"] == "0.2000"
+    assert building["commission_rate"] == "0.1000"
     assert building["default_base_price_clp"] == 7000
     assert building["max_upcoming_bookings_per_resident"] == 5
 
@@ -392,11 +393,16 @@ def test_the_organizations_buildings_are_listed_per_scope(site):
 
 def test_patch_changes_the_given_fields_and_is_audited(site):
     building = site.new_building()
-    changes = {"name": "Renamed", "commission_rate": "0.15", "default_base_price_clp": 6000, "timezone": "America/Lima"}
+    changes = {
+        "name": "Renamed",
+        "contact_email": "new@x.test",
+        "default_base_price_clp": 6000,
+        "timezone": "America/Lima",
+    }
     updated = _ok(site.call("patch", f"/v1/buildings/{building['id']}", "org_admin", json=changes))
-    assert (updated["name"], updated["commission_rate"], updated["default_base_price_clp"], updated["timezone"]) == (
+    assert (updated["name"], updated["contact_email"], updated["default_base_price_clp"], updated["timezone"]) == (
         "Renamed",
-        "0.1500",
+        "new@x.test",
         6000,
         "America/Lima",
     )
@@ -450,6 +456,71 @@ def test_patch_with_invalid_values_is_refused(site, fields, pointer):
     assert_problem(
         site.call("patch", f"/v1/buildings/{site.annex}", "org_admin", json=fields), 422, "validation-error", pointer
     )
+
+
+# --- the commission is the platform's ----------------------------------------------------------
+
+
+def book(site: Site, stack: Any, building_id: str) -> dict[str, Any]:
+    """A confirmed booking of a 5,000 CLP block by a new resident of the building (through the worker)."""
+    unit = {"unit_number": f"C{uuid.uuid4().hex[:6]}"}
+    _ok(site.call("post", f"/v1/buildings/{building_id}/units", "platform_admin", json=unit), 201)
+    (resident,) = make_residents(stack, building_id, 1)
+    headers = stack.login(resident)
+    block = _ok(site.new_block(site.new_spot(building_id)["id"], soon(3)), 201)
+    body = {
+        "availability_block_id": block["id"],
+        "visitor_name": "Visita",
+        "vehicle_plate": "CM" + uuid.uuid4().hex[:4],
+    }
+    accepted = stack.client().post("/v1/bookings", json=body, headers=headers)
+    assert accepted.status_code == 202, accepted.get_json()
+    job = stack.wait_job(headers, accepted.get_json()["job_id"])
+    assert job["status"] == "succeeded", job
+    return job["result"]["booking"]
+
+
+def building_row(site: Site, building_id: str) -> list[tuple[Any, ...]]:
+    return site.stack.sql("SELECT commission_rate, name, updated_at FROM buildings WHERE id = %s", (building_id,))
+
+
+@pytest.mark.parametrize("role", ["building_admin", "org_admin"])
+def test_organization_staff_cannot_change_the_commission_rate(site, role):
+    before = building_row(site, site.main)
+    for body in ({"commission_rate": "0"}, {"name": "Zero commission", "commission_rate": "0.0001"}):
+        problem = assert_problem(site.call("patch", f"/v1/buildings/{site.main}", role, json=body), 403, "forbidden")
+        assert "platform" in problem["detail"] and not problem.get("errors"), problem
+    assert building_row(site, site.main) == before
+    assert before[0][0] == Decimal("0.1000")
+
+
+def test_organization_staff_cannot_create_a_building_with_a_commission_rate(site):
+    count = "SELECT count(*) FROM buildings WHERE organization_id = %s"
+    (before,) = site.stack.sql(count, (site.organization_id,))
+    body = {"name": "Cheap", "address": "Calle 1", "contact_email": "ops@x.test", "commission_rate": "0"}
+    response = site.call("post", f"/v1/organizations/{site.organization_id}/buildings", "org_admin", json=body)
+    problem = assert_problem(response, 403, "forbidden")
+    assert "platform" in problem["detail"] and not problem.get("errors"), problem
+    assert site.stack.sql(count, (site.organization_id,)) == [before]
+
+
+def test_a_booking_after_refused_commission_changes_carries_the_platforms_ten_percent(site, worker):
+    for role in ("building_admin", "org_admin"):
+        site.call("patch", f"/v1/buildings/{site.main}", role, json={"commission_rate": "0"})
+    booking = book(site, worker, site.main)
+    assert (booking["price_clp"], booking["commission_clp"]) == (5000, 500)
+
+
+def test_the_platform_admin_sets_the_commission_rate_and_bookings_carry_it(site, worker):
+    building = site.new_building("platform_admin", commission_rate="0.2")
+    assert building["commission_rate"] == "0.2000"
+    updated = _ok(
+        site.call("patch", f"/v1/buildings/{building['id']}", "platform_admin", json={"commission_rate": "0.05"})
+    )
+    assert updated["commission_rate"] == "0.0500"
+    assert building_row(site, building["id"])[0][0] == Decimal("0.0500")
+    assert book(site, worker, building["id"])["commission_clp"] == 250
+    assert _ok(site.call("patch", f"/v1/buildings/{building['id']}", "org_admin", json={"name": "Still mine"}))
 
 
 def test_archiving_a_building_keeps_it_readable_and_closes_sign_up(site):
@@ -849,3 +920,59 @@ def test_a_building_listed_twice_on_a_membership_counts_once(site):
 def test_a_blank_unit_or_spot_number_is_refused(site, what, field_name):
     response = site.call("post", f"/v1/buildings/{site.annex}/{what}", "org_admin", json={field_name: "   "})
     assert_problem(response, 422, "validation-error", f"/{field_name}")
+
+
+# --- support's list reads are audited like its single reads ------------------------------------
+
+
+def support_list_reads(site: Site, entity_type: str) -> list[tuple[Any, ...]]:
+    return site.stack.sql(
+        "SELECT entity_id, metadata FROM audit_logs WHERE action = 'support.read' AND entity_type = %s"
+        " AND actor_id = %s ORDER BY id",
+        (entity_type, site.people["support"]["id"]),
+    )
+
+
+def test_a_support_list_of_bookings_is_audited_with_what_it_showed(site, worker):
+    booking = book(site, worker, site.annex)
+    start = datetime.fromisoformat(booking["start"])
+    window = f"from={iso(start)}&to={iso(start + timedelta(seconds=1))}"
+    before = support_list_reads(site, "bookings")
+    listed = _ok(site.call("get", f"/v1/bookings?status=confirmed&{window}&limit=200", "support"))
+    shown = [item["id"] for item in listed["items"]]
+    assert booking["id"] in shown
+    rows = support_list_reads(site, "bookings")
+    assert len(rows) == len(before) + 1
+    entity_id, details = rows[-1]
+    assert entity_id is None and details["ids"] == shown
+    assert details["filters"] == {"status": "confirmed", "from": iso(start), "to": iso(start + timedelta(seconds=1))}
+    _ok(site.call("get", f"/v1/bookings?{window}", "org_admin"))
+    assert len(support_list_reads(site, "bookings")) == len(rows), "staff reads are not support reads"
+
+
+def test_a_support_list_costs_the_same_statements_for_one_row_or_many(site, worker):
+    book(site, worker, site.annex)
+    book(site, worker, site.annex)
+    with counted(worker) as one:
+        assert len(_ok(site.call("get", "/v1/bookings?limit=1", "support"))["items"]) == 1
+    with counted(worker) as many:
+        assert len(_ok(site.call("get", "/v1/bookings?limit=50", "support"))["items"]) >= 2
+    assert len(many) == len(one), "the audit row's commit must not reload the page row by row"
+
+
+def test_a_support_list_of_pricing_rules_is_audited_with_what_it_showed(site):
+    rule = {
+        "name": "Support audit",
+        "priority": 3,
+        "starts_at": iso(soon(40)),
+        "ends_at": iso(soon(40, 6)),
+        "multiplier": "1.2",
+    }
+    created = _ok(site.call("post", f"/v1/buildings/{site.annex}/pricing-rules", "org_admin", json=rule), 201)
+    before = support_list_reads(site, "building.pricing_rules")
+    listed = _ok(site.call("get", f"/v1/buildings/{site.annex}/pricing-rules?limit=200", "support"))
+    shown = [item["id"] for item in listed["items"]]
+    assert created["id"] in shown
+    rows = support_list_reads(site, "building.pricing_rules")
+    assert len(rows) == len(before) + 1
+    assert rows[-1][0] == site.annex and rows[-1][1]["ids"] == shown

@@ -74,7 +74,7 @@ def postgres_stop(fault: Fault) -> None:
     children are thawed into a dead connection, as a crash in the middle of the job would leave them.
     """
     stack = fault.stack
-    pids, running = freeze_when(stack, lambda: _running_bookings(stack, set()))
+    pids, running = freeze_when(stack, lambda: _running_jobs(stack, set()))
     fault.begin()
     try:
         stack.stop_postgres("immediate")
@@ -160,7 +160,7 @@ def worker_children_killed(fault: Fault, kills: int = 0) -> None:
         if round_:
             time.sleep(fault.hold_s / rounds)
             stack.wait_for_pools(sizes)
-        pids, running = freeze_when(stack, lambda: _running_bookings(stack, set(killed)))
+        pids, running = freeze_when(stack, lambda: _running_jobs(stack, set(killed)))
         if fault.started_at is None:
             fault.begin()
         stack.signal_all(pids, signal.SIGKILL if running else signal.SIGCONT)
@@ -186,12 +186,14 @@ def freeze_when(stack: ChaosStack, condition: Callable[[], Any], timeout: float 
     return [], None
 
 
-def _running_bookings(stack: ChaosStack, exclude: set[str]) -> list[str]:
+def _running_jobs(stack: ChaosStack, exclude: set[str]) -> list[str]:
+    """Every job ``running`` now (claimed, so in a child's hands), if a booking is among them."""
     try:
-        rows = stack.sql("SELECT id::text FROM jobs WHERE status = 'running' AND type = 'booking.create'")
+        rows = stack.sql("SELECT id::text, type FROM jobs WHERE status = 'running'")
     except psycopg2.Error:
         return []
-    return [r[0] for r in rows if r[0] not in exclude]
+    running = [(i, t) for i, t in rows if i not in exclude]
+    return [i for i, _ in running] if any(t == "booking.create" for _, t in running) else []
 
 
 def beat_stopped(fault: Fault) -> None:

@@ -30,6 +30,8 @@ from tests.chaos.verdict import Row, job_states, judge
 #: After the fault's end, how long a client keeps retrying one operation before giving it up.
 PATIENCE_S = 90.0
 POLL_S = 0.5
+#: Seconds of load planned beyond pre + hold + post.
+PLAN_MARGIN_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,9 @@ def run_scenario(stack: ChaosStack, tenant: Tenant, accounts: Accounts, scenario
     row = Row(scenario.name, scenario.summary, hold_s=hold, deadline_s=round(scenario.deadline(timers), 1))
     row.details["timers"] = timers.__dict__
 
-    # Enough blocks for the rate over the whole scenario, with room for slow restarts.
-    slots = math.ceil(sizes.booking_rate * (sizes.pre_s + hold + sizes.post_s + 20))
+    # Enough blocks for the rate over the whole scenario, with room for slow restarts (a beat can
+    # take 15 s to start on a busy machine); unused blocks cost nothing.
+    slots = math.ceil(sizes.booking_rate * (sizes.pre_s + hold + sizes.post_s + PLAN_MARGIN_S))
     contended = math.ceil(slots / sizes.contend_every)
     blocks = make_blocks(stack, tenant.building, scenario.name, slots, contended)
     prefix = f"chaos-{stack.run_id}-{scenario.name}"
@@ -88,8 +91,8 @@ def run_scenario(stack: ChaosStack, tenant: Tenant, accounts: Accounts, scenario
         ping_threads=sizes.ping_threads,
         prefix=prefix,
     )
-    relogins_before = accounts.logins
     _fresh_sessions(load)  # a session lost in an earlier scenario must not count in this one
+    relogins_before = accounts.logins
     window_start = time.time()
     say(f"{scenario.name}: load for {sizes.pre_s:g} s, then the fault ({hold:g} s): {scenario.summary}")
     load.start()
@@ -111,6 +114,7 @@ def run_scenario(stack: ChaosStack, tenant: Tenant, accounts: Accounts, scenario
     if not load.stop(timeout=PATIENCE_S + READ_TIMEOUT_S + 15):
         row.error = row.error or "client threads did not stop"
     probe_at = _await_terminal(stack, load, fault, fault_end, row.deadline_s)
+    row.details["plan_exhausted"] = plan.exhausted  # the blocks ran out before the load was told to stop
     dead = stack.dead()
     user_ids = [p["user_id"] for p in tenant.residents]
     judge(

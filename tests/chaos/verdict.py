@@ -201,11 +201,12 @@ def judge(
             )
         )
         row.checks["in_flight_jobs_finished_once"] = len(caught) == len(in_flight) and all(
-            s.status in TERMINAL and caught_audits.get(i, 0) == (1 if s.status == "succeeded" else 0)
+            s.status in TERMINAL
+            and caught_audits.get(i, 0) == (1 if s.status == "succeeded" and s.type == "booking.create" else 0)
             for i, s in caught.items()
         )
         row.details["in_flight_outcomes"] = {
-            i: {"status": s.status, "attempts": s.attempts, "bookings": caught_audits.get(i, 0)}
+            i: {"type": s.type, "status": s.status, "attempts": s.attempts, "bookings": caught_audits.get(i, 0)}
             for i, s in caught.items()
         }
     row.details.update(

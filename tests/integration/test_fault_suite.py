@@ -9,6 +9,7 @@ recovery within the scenario's deadline, no process died, and proof that the fau
 
 import json
 import os
+import signal
 import socket
 import subprocess
 
@@ -49,24 +50,38 @@ FAULT_CHECKS = {
 }
 
 
+def _run_suite(argv: list[str], *, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Like ``subprocess.run``, but an overrun gets SIGTERM first: the suite then stops its processes
+    and servers (a SIGKILL would orphan them), and the test fails with what it printed."""
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGTERM)
+        try:
+            stdout, stderr = process.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        pytest.fail(f"the fault suite overran {timeout:.0f}s\n{stdout}\n{stderr[-6000:]}")
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(540)
 def test_every_fault_scenario_recovers_with_nothing_lost_or_run_twice(tmp_path):
     results = tmp_path / "chaos.json"
     # Its servers are its own whatever the environment says; drop the session's URLs all the same.
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
-    run = subprocess.run(
-        [str(BIN / "python"), "-m", "tests.chaos", "--ci", "--results", str(results)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
+    run = _run_suite(
+        [str(BIN / "python"), "-m", "tests.chaos", "--ci", "--results", str(results)], env=env, timeout=400
     )
     report = f"exit {run.returncode}\n{run.stdout}\n{run.stderr[-6000:]}"
     document = json.loads(results.read_text())

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test lint format bench clean-data
+.PHONY: run test lint format bench chaos clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ format: $(STAMP)
 
 bench: $(STAMP)  ## benchmarks: figures and ratios against baselines measured in the same run
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+chaos: $(STAMP)  ## the fault suite: outages and kills under load on its own servers (CHAOS_ARGS=--ci: the short run)
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 clean-data:  ## forget the embedded databases and development keys
 	rm -rf .data

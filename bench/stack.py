@@ -202,9 +202,12 @@ class Child:
 class BenchStack:
     """Servers, a throwaway database, keys and the processes scenarios start and stop."""
 
-    def __init__(self, *, flush_redis: bool = False, keep_workdir: bool = False) -> None:
+    def __init__(self, *, flush_redis: bool = False, keep_workdir: bool = False, own_servers: bool = False) -> None:
+        """``own_servers``: always start embedded servers, whatever ``DATABASE_URL`` / ``REDIS_URL``
+        say (the fault suite stops and kills them, so it must never be handed servers it does not own)."""
         self.flush_redis = flush_redis
         self.keep_workdir = keep_workdir
+        self.own_servers = own_servers
         self.workdir = Path(tempfile.mkdtemp(prefix="estacionate-bench-"))
         self.logs = self.workdir / "logs"
         self.logs.mkdir()
@@ -251,8 +254,8 @@ class BenchStack:
         self.run_python_tool([str(BIN / "flask"), "--app", "app", "db", "upgrade"], "migrate")
 
     def _start_servers(self) -> None:
-        self.base_database_url = os.environ.get("DATABASE_URL", "")
-        base_redis_url = os.environ.get("REDIS_URL", "")
+        self.base_database_url = "" if self.own_servers else os.environ.get("DATABASE_URL", "")
+        base_redis_url = "" if self.own_servers else os.environ.get("REDIS_URL", "")
         if self.base_database_url and base_redis_url:
             say("using DATABASE_URL and REDIS_URL from the environment")
         else:

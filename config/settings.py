@@ -30,6 +30,9 @@ DEV_MARKER = "dev"
 #: Values people paste from examples; production refuses them too.
 PLACEHOLDERS = frozenset({"", "change-me", "changeme", "secret", "password", "development", "test", "example"})
 
+#: The callback task's soft time limit is 60 s; an attempt must end well before it.
+MAX_WEBHOOK_DEADLINE_SECONDS = 45.0
+
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
@@ -149,7 +152,12 @@ class Settings:
     relay_interval_seconds: float = 5.0
     celery_visibility_timeout_seconds: int = 2 * 3600
 
-    webhook_timeout_seconds: float = 10.0
+    #: Total wall-clock budget of one callback attempt: resolving, connecting, TLS, sending and
+    #: reading the answer. Below the delivery task's soft time limit (60 s), so a slow receiver
+    #: costs one failed attempt, never a worker stuck until Celery kills the task.
+    webhook_deadline_seconds: float = 15.0
+    #: PEM file of the certificate authorities trusted for outbound HTTPS; empty: certifi's bundle.
+    outbound_ca_bundle: str = ""
     #: Multiplies the webhook retry schedule; tests shrink a day of backoff into seconds.
     webhook_retry_scale: float = 1.0
     allow_loopback_callbacks: bool = False
@@ -205,7 +213,8 @@ class Settings:
             job_max_attempts=_int(env, "JOB_MAX_ATTEMPTS", 5),
             relay_interval_seconds=_float(env, "RELAY_INTERVAL_SECONDS", 1.0 if testing else 5.0),
             celery_visibility_timeout_seconds=_int(env, "CELERY_VISIBILITY_TIMEOUT_SECONDS", 2 * 3600),
-            webhook_timeout_seconds=_float(env, "WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_deadline_seconds=_float(env, "WEBHOOK_DEADLINE_SECONDS", 15.0),
+            outbound_ca_bundle=env.get("OUTBOUND_CA_BUNDLE") or "",
             webhook_retry_scale=_float(env, "WEBHOOK_RETRY_SCALE", 0.002 if testing else 1.0),
             allow_loopback_callbacks=_bool(env, "ALLOW_LOOPBACK_CALLBACKS", dev_like),
             idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
@@ -234,6 +243,8 @@ class Settings:
                 problems.append("BLIND_INDEX_KEY must be base64")
         if self.secret_key and len(self.secret_key) < 32:
             problems.append("SECRET_KEY must be at least 32 characters")
+        if not 0 < self.webhook_deadline_seconds <= MAX_WEBHOOK_DEADLINE_SECONDS:
+            problems.append(f"WEBHOOK_DEADLINE_SECONDS must be above 0 and at most {MAX_WEBHOOK_DEADLINE_SECONDS:g}")
         if self.is_production:
             problems.extend(self._development_values())
             if self.allow_loopback_callbacks:

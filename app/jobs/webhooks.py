@@ -1,10 +1,25 @@
 """Signed job callbacks (Standard Webhooks, via the ``standardwebhooks`` library).
 
-The delivery row is claimed with a compare-and-swap that pushes its next attempt past the
-request timeout, the POST happens with no transaction open, and the outcome is recorded after.
-Retries back off over more than a day (``RETRY_SCHEDULE`` x ``webhook_retry_scale``); a 410
-from the receiver stops them. Short delays ride on a Celery countdown, long ones stay in the
-row for the relay, since a countdown longer than the broker's visibility timeout re-runs.
+One attempt (``deliver``), in order:
+
+1. **Claim** the row with one compare-and-swap: a pending, due row with attempts left gets
+   ``attempts + 1`` and its next attempt pushed past the deadline (so the relay leaves it alone
+   while we work); a pending, due row that has used all ``MAX_ATTEMPTS`` is marked ``failed``
+   by that same statement and never sent again. Nothing else can claim it meanwhile.
+2. **Prepare** with the claim committed: the job document, the user's secret (created here if
+   missing, by one conditional UPDATE, so concurrent first deliveries all sign with the same
+   secret). Nothing is held open across the network call.
+3. **Send** through ``app.security.outbound.post``: the URL is vetted again (DNS may have
+   changed; https only in production) and the connection pinned to the vetted address, all
+   within ``WEBHOOK_DEADLINE_SECONDS`` of wall clock, however slowly the receiver answers.
+4. **Record** the outcome: 2xx delivered, 410 gone, a refused destination failed, anything else
+   (non-2xx, timeout, connection error, and ANY exception raised after the claim, a soft time
+   limit included) is a failed attempt retried after ``RETRY_SCHEDULE`` x ``webhook_retry_scale``
+   (about 26 hours in all) until the cap. Short delays ride on a Celery countdown, long ones stay
+   in the row for the relay, since a countdown longer than the broker's visibility timeout re-runs.
+
+If even recording fails (the database went away), the claim's hold expires, the relay publishes
+the row again and the next claim counts the lost attempt: the cap holds whatever happens.
 """
 
 from __future__ import annotations
@@ -15,10 +30,10 @@ import logging
 import random
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import requests
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from standardwebhooks.webhooks import Webhook
 
 from app.extensions import db
@@ -26,14 +41,19 @@ from app.jobs.broker import publish
 from app.jobs.documents import job_document
 from app.models import Job, User, WebhookDelivery
 from app.runtime import current_settings
-from app.security.outbound import DestinationRefused, check_callback_url
+from app.security import outbound
+from app.services import audit
 
 log = logging.getLogger(__name__)
 
 #: Seconds before attempt n+1 (scaled by settings); the sum is about 25.7 hours.
 RETRY_SCHEDULE = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 21600, 21600, 21600)
+#: The first attempt plus one per retry delay.
+MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
 #: Delays up to this long are Celery countdowns; longer ones wait in the row for the relay.
 MAX_COUNTDOWN_SECONDS = 300
+#: How long past its deadline a claimed attempt keeps the row from being claimed again.
+CLAIM_GRACE_SECONDS = 30
 
 
 def new_secret() -> str:
@@ -56,9 +76,39 @@ def message_id(delivery_id: uuid.UUID) -> str:
     return f"msg_{delivery_id.hex}"
 
 
-def _claim(delivery_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, int] | None:
+def ensure_secret(user_id: uuid.UUID) -> tuple[str, bool]:
+    """The user's signing secret and whether this call created it; the caller commits.
+
+    Creation is one ``UPDATE ... WHERE webhook_secret IS NULL``: of two concurrent callers the
+    second waits on the first's row lock, then finds the column set and updates nothing, and
+    both re-read the one secret that won.
+    """
+    secret_of = select(User.webhook_secret).where(User.id == user_id)
+    existing = db.session.execute(secret_of).scalar_one()
+    if existing:
+        return existing, False
+    created = db.session.execute(
+        update(User)
+        .where(User.id == user_id, User.webhook_secret.is_(None))
+        .values({User.webhook_secret: new_secret(), User.updated_at: func.now()})
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return db.session.execute(secret_of).scalar_one(), created == 1
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: uuid.UUID
+    job_id: uuid.UUID
+    user_id: uuid.UUID
+    attempts: int  # including this one
+
+
+def _claim(delivery_id: uuid.UUID) -> Claim | str | None:
+    """Claim the row for one attempt, or fail it at the cap (returns ``"failed"``); None if not due."""
     settings = current_settings()
-    hold = timedelta(seconds=settings.webhook_timeout_seconds + 30)
+    hold = timedelta(seconds=settings.webhook_deadline_seconds + CLAIM_GRACE_SECONDS)
+    has_attempts_left = WebhookDelivery.attempts < MAX_ATTEMPTS
     row = db.session.execute(
         update(WebhookDelivery)
         .where(
@@ -66,73 +116,98 @@ def _claim(delivery_id: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, str
             WebhookDelivery.status == "pending",
             WebhookDelivery.next_attempt_at <= func.now(),
         )
-        .values(attempts=WebhookDelivery.attempts + 1, next_attempt_at=func.now() + hold, updated_at=func.now())
+        .values(
+            attempts=case((has_attempts_left, WebhookDelivery.attempts + 1), else_=WebhookDelivery.attempts),
+            status=case((has_attempts_left, "pending"), else_="failed"),
+            last_error=case((has_attempts_left, WebhookDelivery.last_error), else_="attempts exhausted"),
+            next_attempt_at=case((has_attempts_left, func.now() + hold), else_=WebhookDelivery.next_attempt_at),
+            updated_at=func.now(),
+        )
         .returning(
             WebhookDelivery.id,
             WebhookDelivery.job_id,
             WebhookDelivery.user_id,
-            WebhookDelivery.url,
             WebhookDelivery.attempts,
+            WebhookDelivery.status,
         )
         .execution_options(synchronize_session=False)
     ).one_or_none()
-    if row is None:
-        db.session.rollback()
-        return None
     db.session.commit()
-    return row.id, row.job_id, row.user_id, row.url, row.attempts
+    if row is None:
+        return None
+    if row.status == "failed":
+        _log(row.id, row.attempts, "failed", None, "attempts exhausted")
+        return "failed"
+    return Claim(row.id, row.job_id, row.user_id, row.attempts)
 
 
 def deliver(delivery_id: str) -> str:
     """Make one attempt; return the outcome (``delivered``, ``gone``, ``retry``, ``failed``, ``skipped``)."""
-    claimed = _claim(uuid.UUID(delivery_id))
-    if claimed is None:
+    claim = _claim(uuid.UUID(delivery_id))
+    if claim is None:
         return "skipped"
+    if isinstance(claim, str):
+        return claim
+    try:
+        return _attempt(claim)
+    except Exception as exc:  # a crash (soft time limit included) is a failed attempt, never a loop
+        db.session.rollback()
+        log.warning(
+            "webhook attempt crashed",
+            extra={"delivery_id": str(claim.id), "attempt": claim.attempts, "error": type(exc).__name__},
+        )
+        return _schedule_retry(claim, None, f"internal error ({type(exc).__name__})")
+
+
+def _attempt(claim: Claim) -> str:
     settings = current_settings()
-    ident, job_id, user_id, url, attempts = claimed
-    job = db.session.get(Job, job_id)
-    user = db.session.get(User, user_id)
-    if job is None or user is None:
-        return _record(ident, attempts, "failed", error="job or user missing")
-    if not user.webhook_secret:
-        user.webhook_secret = new_secret()
-    secret = user.webhook_secret
+    job = db.session.get(Job, claim.job_id)
+    if job is None or db.session.execute(select(User.id).where(User.id == claim.user_id)).first() is None:
+        return _record(claim, "failed", error="job or user missing")
+    url = db.session.execute(select(WebhookDelivery.url).where(WebhookDelivery.id == claim.id)).scalar_one()
+    secret, created = ensure_secret(claim.user_id)
+    if created:
+        audit.record(
+            "webhook_secret.created", audit.Actor.job(claim.user_id), entity_type="user", entity_id=claim.user_id
+        )
     body = json.dumps(job_document(job), separators=(",", ":"))
     db.session.commit()  # nothing is held open across the network call
 
+    headers = sign(secret, message_id(claim.id), datetime.now(UTC), body)
     try:
-        check_callback_url(url, allow_loopback=settings.allow_loopback_callbacks)
-    except DestinationRefused as exc:
-        return _record(ident, attempts, "failed", error=f"destination refused: {exc}")
-    headers = sign(secret, message_id(ident), datetime.now(UTC), body)
-    try:
-        response = requests.post(
-            url, data=body.encode(), headers=headers, timeout=settings.webhook_timeout_seconds, allow_redirects=False
+        answer = outbound.post(
+            url,
+            body.encode(),
+            headers,
+            deadline=settings.webhook_deadline_seconds,
+            policy=outbound.Policy.for_settings(settings),
+            ca_bundle=settings.outbound_ca_bundle or None,
         )
-        code: int | None = response.status_code
-        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-    except requests.RequestException as exc:
-        code, error = None, type(exc).__name__
-    if code is not None and 200 <= code < 300:
-        return _record(ident, attempts, "delivered", code=code)
-    if code == 410:
-        return _record(ident, attempts, "gone", code=code, error=error)
-    return _schedule_retry(ident, attempts, code, error)
+    except outbound.Unresolvable as exc:
+        return _schedule_retry(claim, None, str(exc))
+    except outbound.DestinationRefused as exc:
+        return _record(claim, "failed", error=f"destination refused: {exc}")
+    except outbound.OutboundError as exc:
+        return _schedule_retry(claim, None, str(exc))
+    if 200 <= answer.status < 300:
+        return _record(claim, "delivered", code=answer.status)
+    if answer.status == 410:
+        return _record(claim, "gone", code=410, error="HTTP 410")
+    return _schedule_retry(claim, answer.status, f"HTTP {answer.status}")
 
 
-def _schedule_retry(ident: uuid.UUID, attempts: int, code: int | None, error: str | None) -> str:
-    if attempts > len(RETRY_SCHEDULE):
-        return _record(ident, attempts, "failed", code=code, error=error)
-    delay = RETRY_SCHEDULE[attempts - 1] * current_settings().webhook_retry_scale * random.uniform(0.9, 1.1)
-    _record(ident, attempts, "pending", code=code, error=error, retry_in=delay)
+def _schedule_retry(claim: Claim, code: int | None, error: str) -> str:
+    if claim.attempts >= MAX_ATTEMPTS:
+        return _record(claim, "failed", code=code, error=error)
+    delay = RETRY_SCHEDULE[claim.attempts - 1] * current_settings().webhook_retry_scale * random.uniform(0.9, 1.1)
+    _record(claim, "pending", code=code, error=error, retry_in=delay)
     if delay <= MAX_COUNTDOWN_SECONDS:
-        publish("webhooks.deliver", [str(ident)], countdown=delay)
+        publish("webhooks.deliver", [str(claim.id)], countdown=delay)
     return "retry"
 
 
 def _record(
-    ident: uuid.UUID,
-    attempts: int,
+    claim: Claim,
     status: str,
     *,
     code: int | None = None,
@@ -146,16 +221,20 @@ def _record(
         values["next_attempt_at"] = func.now() + timedelta(seconds=retry_in)
     db.session.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id == ident, WebhookDelivery.attempts == attempts)
+        .where(WebhookDelivery.id == claim.id, WebhookDelivery.attempts == claim.attempts)
         .values(updated_at=func.now(), **values)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+    _log(claim.id, claim.attempts, status, code, error)
+    return "retry" if status == "pending" else status
+
+
+def _log(ident: uuid.UUID, attempts: int, status: str, code: int | None, error: str | None) -> None:
     log.info(
         "webhook attempt",
-        extra={"delivery_id": str(ident), "outcome": status, "attempt": attempts, "http_status": code},
+        extra={"delivery_id": str(ident), "outcome": status, "attempt": attempts, "http_status": code, "error": error},
     )
-    return "retry" if status == "pending" else status
 
 
 def deliveries_for_job(job_id: uuid.UUID) -> list[WebhookDelivery]:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.jobs.webhooks import new_secret
+from app.jobs.webhooks import ensure_secret, new_secret
 from app.models import User
 from app.problems import Problem
 from app.security.crypto import blind_index
@@ -56,17 +56,19 @@ def create_user(
 
 
 def webhook_secret(user_id: uuid.UUID, actor: audit.Actor, *, rotate: bool = False) -> str:
-    """The user's callback signing secret, created on first use; ``rotate`` replaces it."""
-    user = db.session.execute(select(User).where(User.id == user_id).with_for_update()).scalar_one()
-    if rotate or not user.webhook_secret:
-        user.webhook_secret = new_secret()
-        audit.record(
-            "webhook_secret.rotated" if rotate else "webhook_secret.created",
-            actor,
-            entity_type="user",
-            entity_id=user.id,
-        )
-    secret = user.webhook_secret
+    """The user's callback signing secret, created on first use; ``rotate`` replaces it.
+
+    Creation goes through ``ensure_secret``, the one race-free path a first callback delivery
+    uses too, so a secret read here is the one every callback is signed with.
+    """
+    if rotate:
+        user = db.session.execute(select(User).where(User.id == user_id).with_for_update()).scalar_one()
+        user.webhook_secret = secret = new_secret()
+        audit.record("webhook_secret.rotated", actor, entity_type="user", entity_id=user_id)
+    else:
+        secret, created = ensure_secret(user_id)
+        if created:
+            audit.record("webhook_secret.created", actor, entity_type="user", entity_id=user_id)
     db.session.commit()
     return secret
 

@@ -1,11 +1,26 @@
-"""Signed callbacks to a real local HTTP receiver (pytest-httpserver), sent by the real worker."""
+"""Signed callbacks to a real local HTTP receiver (pytest-httpserver), sent by the real worker.
+
+Misbehaving receivers are real local servers too: one that trickles its answer a byte at a time
+(tests/support/receivers.py), one serving TLS with a certificate from a test CA (trustme).
+"""
 
 import json
+import ssl
 import time
+import uuid
 
 import pytest
+import trustme
+from pytest_httpserver import HTTPServer
+from sqlalchemy import func
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from werkzeug import Response
+
+from app.jobs.webhooks import RETRY_SCHEDULE
+from tests.support.receivers import TrickleReceiver
+
+#: Every delivery gets this many attempts: the first one plus one per retry delay.
+ATTEMPT_CAP = len(RETRY_SCHEDULE) + 1
 
 
 def secret_of(stack, auth):
@@ -25,6 +40,23 @@ def wait_for_requests(httpserver, count, timeout=20.0):
     while len(httpserver.log) < count:
         assert time.monotonic() < deadline, f"only {len(httpserver.log)} of {count} callbacks arrived"
         time.sleep(0.05)
+
+
+def unique_path() -> str:
+    """A path of the test's own: late retries of other tests' callbacks reach the same server."""
+    return f"/hook-{uuid.uuid4().hex[:12]}"
+
+
+def requests_to(server, path):
+    return [request for request, _ in server.log if request.path == path]
+
+
+def wait_for_requests_to(server, path, count, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while len(found := requests_to(server, path)) < count:
+        assert time.monotonic() < deadline, f"only {len(found)} of {count} callbacks to {path} arrived"
+        time.sleep(0.05)
+    return found
 
 
 def delivery_row(stack, job_id):
@@ -132,3 +164,184 @@ def test_callback_url_is_stored_encrypted(stack, auth, httpserver):
     job_id = submit_with_callback(stack, auth, httpserver.url_for("/secret-path-token"))
     (stored,) = stack.sql("SELECT callback_url_encrypted FROM jobs WHERE id = %s", (job_id,))[0]
     assert b"secret-path-token" not in bytes(stored)
+
+
+def test_callbacks_go_to_the_named_host_with_its_host_header(worker, auth, httpserver):
+    path = unique_path()
+    httpserver.expect_request(path).respond_with_data("ok")
+    job_id = submit_with_callback(worker, auth, f"http://localhost:{httpserver.port}{path}")
+    (request,) = wait_for_requests_to(httpserver, path, 1)
+    assert request.headers["Host"] == f"localhost:{httpserver.port}"
+    assert json.loads(request.get_data())["id"] == job_id
+
+
+# --- slow receivers, crashes and the attempt cap ----------------------------------------------
+
+
+def wait_for_row(stack, job_id, done, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = stack.sql(
+            "SELECT status, attempts, last_status_code, last_error FROM webhook_deliveries WHERE job_id = %s", (job_id,)
+        )
+        if rows and done(rows[0]):
+            return rows[0]
+        assert time.monotonic() < deadline, f"delivery of {job_id} is still {rows}"
+        time.sleep(0.1)
+
+
+DEADLINE = 1.0
+MARGIN = 1.5  # a loaded 2-core machine: the worker's own bookkeeping between attempts
+
+
+def test_a_trickling_receiver_costs_one_deadline_per_attempt_and_the_cap_holds(isolated_stack_factory):
+    stack = isolated_stack_factory(WEBHOOK_DEADLINE_SECONDS=str(DEADLINE), WEBHOOK_RETRY_SCALE="0.00001")
+    stack.start_worker()
+    auth = stack.login(stack.create_user())
+    with TrickleReceiver(interval=0.2) as slow:
+        job_id = submit_with_callback(stack, auth, slow.url())
+        (first,) = slow.wait_for(1, closed=True, timeout=DEADLINE + 10)
+        assert first.held_for < DEADLINE + MARGIN, f"the first attempt held the worker {first.held_for:.1f}s"
+        status, attempts, code, error = wait_for_row(stack, job_id, lambda row: row[0] != "pending", timeout=90)
+        assert (status, attempts, code) == ("failed", ATTEMPT_CAP, None)
+        assert error == "deadline exceeded"
+        connections = slow.wait_for(ATTEMPT_CAP, closed=True, timeout=5)
+        assert len(slow.connections) == ATTEMPT_CAP, "no attempt beyond the cap"
+        assert max(c.held_for for c in connections) < DEADLINE + MARGIN
+
+
+def add_delivery(stack, auth, url, *, attempts):
+    """A finished job and a due delivery row for it, written through the models (no message sent)."""
+    from app.extensions import db
+    from app.models import WebhookDelivery
+
+    job_id = stack.client().post("/v1/system/ping", json={}, headers=auth).get_json()["job_id"]
+    with stack.context():
+        owner = stack.sql("SELECT owner_user_id FROM jobs WHERE id = %s", (job_id,))[0][0]
+        delivery = WebhookDelivery(
+            job_id=uuid.UUID(job_id), user_id=owner, url=url, attempts=attempts, next_attempt_at=func.now()
+        )
+        db.session.add(delivery)
+        db.session.commit()
+        return job_id, str(delivery.id)
+
+
+def publish_delivery(stack, delivery_id):
+    from app.jobs.broker import publish
+
+    with stack.context():
+        publish("webhooks.deliver", [delivery_id])
+
+
+def test_a_delivery_that_used_every_attempt_is_failed_by_the_claim_and_never_sent(worker, auth, httpserver):
+    # The state a crashed attempt used to leave behind: still pending, attempts at the cap.
+    path = unique_path()
+    httpserver.expect_request(path).respond_with_data("ok")
+    job_id, delivery_id = add_delivery(worker, auth, httpserver.url_for(path), attempts=ATTEMPT_CAP)
+    publish_delivery(worker, delivery_id)
+    status, attempts, _, error = wait_for_row(worker, job_id, lambda row: row[0] != "pending", timeout=20)
+    assert (status, attempts) == ("failed", ATTEMPT_CAP)
+    assert error == "attempts exhausted"
+    assert requests_to(httpserver, path) == []
+
+
+def test_an_attempt_that_crashes_is_counted_and_retried_until_the_cap(isolated_stack_factory, httpserver):
+    # A URL that no longer decrypts (say, its key left the keyring) makes every attempt raise.
+    stack = isolated_stack_factory(WEBHOOK_RETRY_SCALE="0.00001")
+    stack.start_worker()
+    auth = stack.login(stack.create_user())
+    path = unique_path()
+    httpserver.expect_request(path).respond_with_data("ok")
+    job_id, delivery_id = add_delivery(stack, auth, httpserver.url_for(path), attempts=0)
+    stack.sql(
+        "UPDATE webhook_deliveries SET url_encrypted = (SELECT payload FROM jobs WHERE id = %s) WHERE id = %s",
+        (job_id, delivery_id),
+    )
+    publish_delivery(stack, delivery_id)
+    status, attempts, code, error = wait_for_row(stack, job_id, lambda row: row[0] != "pending", timeout=60)
+    assert (status, attempts, code) == ("failed", ATTEMPT_CAP, None)
+    assert error.startswith("internal error")
+    assert requests_to(httpserver, path) == []
+
+
+def test_concurrent_first_deliveries_all_sign_with_the_one_secret(isolated_stack_factory, httpserver):
+    # Nobody has asked for a secret yet: the first deliveries create it, several at once.
+    stack = isolated_stack_factory()
+    stack.start_worker(concurrency=4)
+    path = unique_path()
+    httpserver.expect_request(path).respond_with_data("ok")
+    owners: dict[str, tuple[str, dict[str, str]]] = {}
+    rounds, per_user = 6, 4
+    for _ in range(rounds):
+        user = stack.create_user()
+        auth = stack.login(user)
+        for _ in range(per_user):
+            owners[submit_with_callback(stack, auth, httpserver.url_for(path))] = (user["id"], auth)
+    callbacks = wait_for_requests_to(httpserver, path, rounds * per_user, timeout=60)
+    secrets_by_user = {user_id: secret_of(stack, auth) for user_id, auth in owners.values()}
+    unverifiable = []
+    for request in callbacks:
+        body = request.get_data(as_text=True)
+        user_id, _ = owners[json.loads(body)["id"]]
+        try:
+            Webhook(secrets_by_user[user_id]).verify(body, dict(request.headers))
+        except WebhookVerificationError:
+            unverifiable.append(json.loads(body)["id"])
+    assert unverifiable == [], f"{len(unverifiable)} callbacks were signed with a secret that no longer exists"
+
+
+# --- TLS ------------------------------------------------------------------------------------
+
+
+def test_https_callbacks_verify_the_receivers_certificate_against_the_host_name(isolated_stack_factory, tmp_path):
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    sni: list[str | None] = []
+    context.sni_callback = lambda _socket, name, _context: sni.append(name)
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.start()
+    try:
+        server.expect_request("/hook").respond_with_data("ok")
+        stack = isolated_stack_factory(OUTBOUND_CA_BUNDLE=str(tmp_path / "ca.pem"))
+        stack.start_worker()
+        auth = stack.login(stack.create_user())
+        secret = secret_of(stack, auth)
+        named = submit_with_callback(stack, auth, f"https://localhost:{server.port}/hook")
+        wait_for_requests(server, 1)
+        request, _ = server.log[0]
+        assert Webhook(secret).verify(request.get_data(as_text=True), dict(request.headers))["id"] == named
+        assert sni == ["localhost"]
+        assert wait_for_row(stack, named, lambda row: row[0] == "delivered")[1] == 1
+        # The same receiver by its IP address: the certificate does not name 127.0.0.1.
+        by_ip = submit_with_callback(stack, auth, f"https://127.0.0.1:{server.port}/hook")
+        status, _, code, error = wait_for_row(stack, by_ip, lambda row: row[1] >= 1 and row[3] is not None)
+        assert (status, code) == ("pending", None)
+        assert "certificate" in error
+        assert len(server.log) == 1
+    finally:
+        server.stop()
+
+
+def test_production_accepts_only_https_callback_urls(isolated_stack_factory):
+    stack = isolated_stack_factory(**production_keys(), APP_ENV="production", ALLOW_LOOPBACK_CALLBACKS="")
+    assert stack.settings.is_production
+    user = stack.create_user()
+    auth = stack.login(user)
+    response = stack.client().post("/v1/system/ping", json={"callback_url": "http://93.184.216.34/hook"}, headers=auth)
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == [{"pointer": "/callback_url", "detail": "must be an https URL"}]
+    assert stack.sql("SELECT count(*) FROM jobs WHERE owner_user_id = %s", (user["id"],))[0][0] == 0
+
+
+def production_keys() -> dict[str, str]:
+    """Fresh keys production accepts (no development marker)."""
+    import base64
+    import secrets
+
+    return {
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "ENCRYPTION_KEYS": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+    }

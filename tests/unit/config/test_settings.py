@@ -271,6 +271,19 @@ def test_explicit_broker_url_overrides_redis_url():
     assert settings.broker_url == "redis://broker.internal:6379/3"
 
 
+def test_a_callback_attempt_has_fifteen_seconds_by_default():
+    settings = Settings.from_env(production_env())
+    assert settings.webhook_deadline_seconds == 15.0
+    assert settings.outbound_ca_bundle == ""
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "45.5", "600"])
+def test_a_callback_deadline_outside_the_task_time_limit_is_refused(value):
+    assert "WEBHOOK_DEADLINE_SECONDS must be above 0 and at most 45" in refusal(
+        production_env(WEBHOOK_DEADLINE_SECONDS=value)
+    )
+
+
 # --- derived values -------------------------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ from pytest_httpserver import HTTPServer
 from twilio.request_validator import RequestValidator
 from werkzeug import Request, Response
 
-ACCOUNT_SID = "AC" + "f4e3d2c1b0a9" * 2 + "87654321"
+ACCOUNT_SID = "AC" + "f4e3d2c1b0a9" * 2 + "5e6d7c8b"
 AUTH_TOKEN = "fake-twilio-auth-token-" + "9c1f" * 4
 WHATSAPP_FROM = "whatsapp:+14155238886"
 API_VERSION = "2010-04-01"
@@ -362,7 +362,5 @@ def post_status_callback(
 ) -> requests.Response:
     headers = {"User-Agent": "TwilioProxy/1.1", "Content-Type": "application/x-www-form-urlencoded"}
     if sign:
-        headers["X-Twilio-Signature"] = signature or sign_status_callback(
-            auth_token, signed_url or target_url, params
-        )
+        headers["X-Twilio-Signature"] = signature or sign_status_callback(auth_token, signed_url or target_url, params)
     return requests.post(target_url, data=params, headers=headers, timeout=timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from twilio.base.exceptions import TwilioException
 
 from app.domain.notifications import FailureClass, SendFailure, render
 from app.notifications import (
@@ -16,11 +17,15 @@ from app.notifications import (
     RecordingBackend,
     SendResult,
     TwilioBackend,
+    backend_from_settings,
     status_callback_url,
 )
 from app.notifications.twilio_backend import BaseUrlHttpClient
+from config.settings import ConfigurationError, Settings
 
-MESSAGE = OutboundMessage(to="+56987654321", rendered=render("password_reset_code", {"code": "042917", "valid_minutes": 10}))
+MESSAGE = OutboundMessage(
+    to="+56987654321", rendered=render("password_reset_code", {"code": "042917", "valid_minutes": 10})
+)
 TWILIO = {
     "account_sid": "AC" + "a" * 32,
     "auth_token": "t" * 32,
@@ -135,7 +140,45 @@ def test_the_http_client_moves_the_api_twilio_com_prefix_to_the_configured_base(
     ],
 )
 def test_the_http_client_refuses_urls_it_was_not_built_to_move(url):
-    from twilio.base.exceptions import TwilioException
-
     with pytest.raises(TwilioException):
         BaseUrlHttpClient("http://127.0.0.1:8089", timeout=5.0).rewrite(url)
+
+
+def _settings(**env: str) -> Settings:
+    base = {
+        "APP_ENV": "development",
+        "SECRET_KEY": "dev-" + "k" * 40,
+        "ENCRYPTION_KEYS": "dev1:" + "A" * 43 + "=",
+        "BLIND_INDEX_KEY": "dev:" + "B" * 43 + "=",
+    }
+    return Settings.from_env({**base, **env})
+
+
+def test_without_an_account_sid_the_backend_records():
+    assert isinstance(backend_from_settings(_settings()), RecordingBackend)
+
+
+@pytest.mark.parametrize("absent", ["TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM", "PUBLIC_BASE_URL"])
+def test_an_account_sid_without_the_rest_refuses_to_start_with_one_clear_line(absent):
+    env = {
+        "TWILIO_ACCOUNT_SID": TWILIO["account_sid"],
+        "TWILIO_AUTH_TOKEN": TWILIO["auth_token"],
+        "TWILIO_WHATSAPP_FROM": TWILIO["whatsapp_from"],
+        "PUBLIC_BASE_URL": "https://api.example.cl",
+    }
+    del env[absent]
+    with pytest.raises(ConfigurationError) as caught:
+        backend_from_settings(_settings(**env))
+    assert caught.value.code == f"Estacionate refuses to start: TWILIO_ACCOUNT_SID is set but {absent} is not"
+
+
+def test_an_unknown_template_in_content_sids_refuses_to_start():
+    env = {
+        "TWILIO_ACCOUNT_SID": TWILIO["account_sid"],
+        "TWILIO_AUTH_TOKEN": TWILIO["auth_token"],
+        "TWILIO_WHATSAPP_FROM": TWILIO["whatsapp_from"],
+        "PUBLIC_BASE_URL": "https://api.example.cl",
+        "TWILIO_CONTENT_SIDS": '{"booking_reminder": "HX1"}',
+    }
+    with pytest.raises(ConfigurationError, match="booking_reminder"):
+        backend_from_settings(_settings(**env))

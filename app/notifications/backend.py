@@ -52,10 +52,18 @@ class ProviderError(Exception):
     Twilio's own messages quote the phone number (21211: "The 'To' number +569... is not valid").
     """
 
-    def __init__(self, failure: SendFailure, *, maybe_sent: bool) -> None:
+    def __init__(self, failure: SendFailure, *, maybe_sent: bool = False) -> None:
         self.failure = failure
         self.maybe_sent = maybe_sent
         super().__init__(self._describe())
+
+    def __reduce__(self) -> tuple[type[ProviderError], tuple[SendFailure], dict[str, bool]]:
+        # Exceptions pickle as ``cls(*args)``; ``args`` is the text here, so say how to rebuild.
+        return (type(self), (self.failure,), {"maybe_sent": self.maybe_sent})
+
+    def __setstate__(self, state: dict[str, bool]) -> None:
+        self.maybe_sent = state["maybe_sent"]
+        self.args = (self._describe(),)
 
     @property
     def status(self) -> int | None:

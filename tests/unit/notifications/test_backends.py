@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 
 import pytest
@@ -90,6 +91,13 @@ def test_a_provider_errors_text_names_status_and_code_only():
     assert str(error) == "Twilio refused the message: HTTP 400, code 21211 (permanent)"
     timed_out = ProviderError(SendFailure(timed_out=True), maybe_sent=True)
     assert str(timed_out) == "Twilio did not answer in time (retryable; the message may have been accepted)"
+
+
+@pytest.mark.parametrize("maybe_sent", [True, False])
+def test_a_provider_error_survives_pickling_as_a_worker_would_ship_it(maybe_sent):
+    error = ProviderError(SendFailure(timed_out=True, with_template=True), maybe_sent=maybe_sent)
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 (our own bytes)
+    assert (copy.failure, copy.maybe_sent, str(copy)) == (error.failure, maybe_sent, str(error))
 
 
 def test_send_result_carries_sid_and_status():

@@ -115,7 +115,10 @@ def _content_sids(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
     return parts.scheme in {"http", "https"} and bool(parts.hostname)
 
 

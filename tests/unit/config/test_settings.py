@@ -398,7 +398,7 @@ def test_malformed_content_sids_are_refused_in_every_profile(profile, raw):
 
 
 @pytest.mark.parametrize("name", ["TWILIO_API_BASE", "PUBLIC_BASE_URL"])
-@pytest.mark.parametrize("raw", ["api.twilio.com", "ftp://api.twilio.com", "https://"])
+@pytest.mark.parametrize("raw", ["api.twilio.com", "ftp://api.twilio.com", "https://", "http://[::1"])
 def test_twilio_urls_must_be_http_urls(name, raw):
     assert f"{name} must be an http(s) URL" in refusal(production_env(APP_ENV="test", **{name: raw}))
 

@@ -5,13 +5,13 @@ market, so messages are written for it; a second language would be a second text
 and Twilio ``ContentVariables``, numbered ``"1"``, ``"2"``... in the order of ``TemplateSpec.variables``,
 which is the order the approved WhatsApp templates (``TWILIO_CONTENT_SIDS``) must use:
 
-=====================  ============================================================================
-``booking_confirmed``  1 visitor name, 2 building, 3 spot, 4 start, 5 end, 6 confirmation code
-``booking_cancelled``  1 building, 2 spot, 3 start
-``guest_checked_in``   1 visitor name, 2 spot, 3 check-in time
+=======================  ==========================================================================
+``booking_confirmed``    1 visitor name, 2 building, 3 spot, 4 start, 5 end, 6 confirmation code
+``booking_cancelled``    1 building, 2 spot, 3 start
+``guest_checked_in``     1 visitor name, 2 spot, 3 check-in time
 ``password_reset_code``  1 the 6-digit code, 2 minutes it stays valid
-``security_notice``    1 what changed (a Spanish phrase), 2 when
-=====================  ============================================================================
+``security_notice``      1 what changed (a Spanish phrase), 2 when
+=======================  ==========================================================================
 
 Instants are shown in the building's timezone as ``dd-mm-yyyy HH:MM``; they come in as aware
 datetimes or ISO 8601 strings with an offset (how they sit in the stored, encrypted variables),
@@ -24,7 +24,7 @@ attempt number into ``Retry(after_seconds)`` or ``GiveUp``:
 
 - a permanent code fails at once, whatever the HTTP status: 21211 (invalid number), 21408 (region
   not enabled), 21610 (unsubscribed), 63014 (blocked by the user), and 63016 (outside the 24 h
-  window) when the message was free-form text (with a template, 63016 says nothing about us);
+  window) when the message was free-form text (with a template it is judged by its HTTP status);
 - 63018 (the channel's rate limit) is retried on a longer clock;
 - 429, 5xx, timeouts and no answer at all are retried: exponential backoff with equal jitter
   (half the ceiling fixed, half random), capped, for at most ``max_attempts`` attempts;

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from urllib.parse import urlsplit
 
 PROFILES = ("development", "test", "production")
 
@@ -34,6 +36,10 @@ PLACEHOLDERS = frozenset({"", "change-me", "changeme", "secret", "password", "de
 MAX_WEBHOOK_DEADLINE_SECONDS = 45.0
 
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_WHATSAPP_ADDRESS = re.compile(r"^whatsapp:\+[1-9]\d{6,14}$")
+
+#: Where the real Twilio REST API lives; ``TWILIO_API_BASE`` replaces it (tests: a local fake).
+TWILIO_DEFAULT_API_BASE = "https://api.twilio.com"
 
 
 class ConfigurationError(SystemExit):
@@ -95,6 +101,28 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigurationError([f"{name} must be a number"]) from exc
+
+
+def _content_sids(env: Mapping[str, str]) -> dict[str, str]:
+    """``TWILIO_CONTENT_SIDS='{"booking_confirmed": "HX..."}'``: approved WhatsApp templates by name."""
+    raw = (env.get("TWILIO_CONTENT_SIDS") or "").strip()
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) and v.strip() for v in parsed.values()):
+        raise ConfigurationError(["TWILIO_CONTENT_SIDS must be a JSON object of template name to ContentSid"])
+    return {str(k): v.strip() for k, v in parsed.items()}
+
+
+def _is_http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    return parts.scheme in {"http", "https"} and bool(parts.hostname)
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -165,6 +193,16 @@ class Settings:
     idempotency_ttl_seconds: int = 24 * 3600
     idempotency_stale_seconds: int = 60
 
+    #: WhatsApp through Twilio (API.md "Notifications (WhatsApp)"). Without an account sid,
+    #: development and test only record messages.
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = field(default="", repr=False)
+    twilio_whatsapp_from: str = ""
+    twilio_api_base: str = TWILIO_DEFAULT_API_BASE
+    #: Where Twilio reaches this API: status callbacks go to, and are signed over, this + path.
+    public_base_url: str = ""
+    twilio_content_sids: Mapping[str, str] = field(default_factory=dict, hash=False)
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"
@@ -219,6 +257,12 @@ class Settings:
             allow_loopback_callbacks=_bool(env, "ALLOW_LOOPBACK_CALLBACKS", dev_like),
             idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
             idempotency_stale_seconds=_int(env, "IDEMPOTENCY_STALE_SECONDS", 60),
+            twilio_account_sid=(env.get("TWILIO_ACCOUNT_SID") or "").strip(),
+            twilio_auth_token=(env.get("TWILIO_AUTH_TOKEN") or "").strip(),
+            twilio_whatsapp_from=(env.get("TWILIO_WHATSAPP_FROM") or "").strip(),
+            twilio_api_base=(env.get("TWILIO_API_BASE") or TWILIO_DEFAULT_API_BASE).strip().rstrip("/"),
+            public_base_url=(env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/"),
+            twilio_content_sids=_content_sids(env),
         )
         settings.validate()
         return settings
@@ -245,12 +289,24 @@ class Settings:
             problems.append("SECRET_KEY must be at least 32 characters")
         if not 0 < self.webhook_deadline_seconds <= MAX_WEBHOOK_DEADLINE_SECONDS:
             problems.append(f"WEBHOOK_DEADLINE_SECONDS must be above 0 and at most {MAX_WEBHOOK_DEADLINE_SECONDS:g}")
+        problems.extend(self._twilio_problems())
         if self.is_production:
             problems.extend(self._development_values())
             if self.allow_loopback_callbacks:
                 problems.append("ALLOW_LOOPBACK_CALLBACKS must be off in production")
         if problems:
             raise ConfigurationError(problems)
+
+    def _twilio_problems(self) -> list[str]:
+        """Malformed Twilio values, in every profile (whether they must be set comes with the wiring)."""
+        found: list[str] = []
+        for name in ("TWILIO_API_BASE", "PUBLIC_BASE_URL"):
+            value = getattr(self, name.lower())
+            if value and not _is_http_url(value):
+                found.append(f"{name} must be an http(s) URL")
+        if self.twilio_whatsapp_from and not _WHATSAPP_ADDRESS.match(self.twilio_whatsapp_from):
+            found.append("TWILIO_WHATSAPP_FROM must look like whatsapp:+14155238886")
+        return found
 
     def _development_values(self) -> list[str]:
         found: list[str] = []
@@ -283,7 +339,7 @@ class Settings:
 
     def as_public_dict(self) -> dict[str, object]:
         """Settings safe to log: everything but secrets and URL credentials."""
-        hidden = {"secret_key", "encryption_keys", "blind_index_key"}
+        hidden = {"secret_key", "encryption_keys", "blind_index_key", "twilio_auth_token"}
         out: dict[str, object] = {}
         for f in fields(self):
             if f.name in hidden:

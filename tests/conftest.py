@@ -161,3 +161,12 @@ def world(stack: Stack) -> Any:
     from tests.support.world import build_world
 
     return build_world(stack)
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[Any]:
+    """A Twilio-compatible Messages API on a local port (tests/support/fake_twilio.py)."""
+    from tests.support.fake_twilio import FakeTwilio
+
+    with FakeTwilio() as fake:
+        yield fake

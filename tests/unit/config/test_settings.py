@@ -361,3 +361,70 @@ key_ids = st.from_regex(r"[A-Za-z0-9_-]{1,32}", fullmatch=True)
 def test_parse_keyring_spec_round_trips_any_valid_ring(entries):
     spec = ",".join(f"{key_id}:{b64(key)}" for key_id, key in entries)
     assert parse_keyring_spec(spec) == entries
+
+
+# --- Twilio (API.md "Notifications (WhatsApp)") ---------------------------------------------
+
+
+def test_twilio_settings_default_to_recording_mode_and_the_real_api_host():
+    settings = Settings.from_env(production_env(APP_ENV="test"))
+    assert (settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_whatsapp_from) == ("", "", "")
+    assert settings.twilio_api_base == "https://api.twilio.com"
+    assert settings.public_base_url == ""
+    assert settings.twilio_content_sids == {}
+
+
+def test_twilio_settings_are_read_from_the_environment():
+    settings = Settings.from_env(
+        production_env(
+            APP_ENV="test",
+            TWILIO_ACCOUNT_SID="AC" + "a" * 32,
+            TWILIO_AUTH_TOKEN="tok-" + "b" * 28,
+            TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",
+            TWILIO_API_BASE="http://127.0.0.1:8089/",
+            PUBLIC_BASE_URL="https://api.estacionate.cl/",
+            TWILIO_CONTENT_SIDS='{"booking_confirmed": "HX' + "c" * 32 + '"}',
+        )
+    )
+    assert settings.twilio_account_sid == "AC" + "a" * 32
+    assert settings.twilio_auth_token == "tok-" + "b" * 28
+    assert settings.twilio_whatsapp_from == "whatsapp:+14155238886"
+    # Trailing slashes go, so PUBLIC_BASE_URL + path is exactly the URL Twilio signs.
+    assert settings.twilio_api_base == "http://127.0.0.1:8089"
+    assert settings.public_base_url == "https://api.estacionate.cl"
+    assert settings.twilio_content_sids == {"booking_confirmed": "HX" + "c" * 32}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("{not json", id="not-json"),
+        pytest.param('["HX1"]', id="a-list"),
+        pytest.param('{"booking_confirmed": 7}', id="a-number"),
+        pytest.param('{"booking_confirmed": ""}', id="empty-sid"),
+    ],
+)
+def test_malformed_content_sids_are_refused_in_every_profile(profile, raw):
+    message = refusal(production_env(APP_ENV=profile, TWILIO_CONTENT_SIDS=raw))
+    assert "TWILIO_CONTENT_SIDS must be a JSON object" in message
+
+
+@pytest.mark.parametrize("name", ["TWILIO_API_BASE", "PUBLIC_BASE_URL"])
+@pytest.mark.parametrize("raw", ["api.twilio.com", "ftp://api.twilio.com", "https://", "http://[::1"])
+def test_twilio_urls_must_be_http_urls(name, raw):
+    assert f"{name} must be an http(s) URL" in refusal(production_env(APP_ENV="test", **{name: raw}))
+
+
+@pytest.mark.parametrize("raw", ["+14155238886", "whatsapp:14155238886", "sms:+14155238886"])
+def test_the_whatsapp_sender_must_be_a_whatsapp_address(raw):
+    assert "TWILIO_WHATSAPP_FROM must look like whatsapp:+" in refusal(
+        production_env(APP_ENV="test", TWILIO_WHATSAPP_FROM=raw)
+    )
+
+
+def test_the_twilio_auth_token_is_hidden_from_logs_and_repr():
+    settings = Settings.from_env(production_env(APP_ENV="test", TWILIO_AUTH_TOKEN="tw-secret-" + "z" * 22))
+    assert "twilio_auth_token" not in settings.as_public_dict()
+    assert "tw-secret-" not in repr(settings.as_public_dict())
+    assert "tw-secret-" not in repr(settings)

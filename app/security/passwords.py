@@ -36,12 +36,20 @@ class Passwords:
             raise ValueError("at least one password hash must be allowed at a time")
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
         self._slots = threading.BoundedSemaphore(concurrency)
+        self._holder = threading.local()
         self.concurrency = concurrency
         self._dummy_hash = self._hasher.hash("estacionate-dummy-password-for-timing")
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one of the process's hashing slots; in a request, 503 at once if none is free."""
+        """Hold one of the process's hashing slots; in a request, 503 at once if none is free.
+
+        Re-entrant per thread: a login takes its slot first, before it looks anything up (so a
+        refused login costs next to nothing), and the hashes it then computes use that slot.
+        """
+        if getattr(self._holder, "held", False):
+            yield
+            return
         if has_request_context():
             if not self._slots.acquire(blocking=False):
                 raise Problem(
@@ -51,9 +59,11 @@ class Passwords:
                 )
         else:
             self._slots.acquire()
+        self._holder.held = True
         try:
             yield
         finally:
+            self._holder.held = False
             self._slots.release()
 
     def hash(self, password: str) -> str:
@@ -75,7 +85,11 @@ class Passwords:
         Opportunistic: if no slot is free right now it gives up (None) rather than fail or delay the
         login that asked; the next login tries again.
         """
-        if not self.needs_rehash(password_hash) or not self._slots.acquire(blocking=False):
+        if not self.needs_rehash(password_hash):
+            return None
+        if getattr(self._holder, "held", False):
+            return self._hasher.hash(password)
+        if not self._slots.acquire(blocking=False):
             return None
         try:
             return self._hasher.hash(password)

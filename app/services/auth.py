@@ -79,27 +79,32 @@ def _count_failure(attempt: Attempt, actor: audit.Actor) -> None:
 
 def login(email: str, password: str, ip: str | None, user_agent: str | None) -> dict[str, Any]:
     """One of the three answers of ``POST /v1/auth/login`` (API.md)."""
-    account = account_key(email)
-    user = users.find_by_email(email)
-    actor = audit.Actor("human", user.id if user else None, ip, user_agent)
-    with password_attempt(account, actor) as attempt:
-        ok = current_passwords().verify(user.password_hash if user else None, password)
-        if user is None or not ok or not user.is_active or user.banned_at is not None:
-            reason = (
-                "unknown_account"
-                if user is None
-                else "bad_password"
-                if not ok
-                else "banned"
-                if user.banned_at
-                else "inactive"
-            )
-            audit.record("auth.login_failed", actor, entity_type="user", entity_id=actor.id, details={"reason": reason})
-            if not ok:
-                _count_failure(attempt, actor)
-            db.session.commit()
-            raise Problem("unauthenticated", INVALID_CREDENTIALS)
-    _upgrade_hash(user, password)
+    # The hashing slot first: when every slot is busy the login answers 503 having looked nothing
+    # up and reserved nothing, so a flood of refused logins costs next to nothing.
+    with current_passwords().slot():
+        account = account_key(email)
+        user = users.find_by_email(email)
+        actor = audit.Actor("human", user.id if user else None, ip, user_agent)
+        with password_attempt(account, actor) as attempt:
+            ok = current_passwords().verify(user.password_hash if user else None, password)
+            if user is None or not ok or not user.is_active or user.banned_at is not None:
+                reason = (
+                    "unknown_account"
+                    if user is None
+                    else "bad_password"
+                    if not ok
+                    else "banned"
+                    if user.banned_at
+                    else "inactive"
+                )
+                audit.record(
+                    "auth.login_failed", actor, entity_type="user", entity_id=actor.id, details={"reason": reason}
+                )
+                if not ok:
+                    _count_failure(attempt, actor)
+                db.session.commit()
+                raise Problem("unauthenticated", INVALID_CREDENTIALS)
+        _upgrade_hash(user, password)
     # A right password alone resets nothing: the count goes on until the second factor is given.
     if user.mfa_enabled:
         return _challenge(user, mfa_challenges.VERIFY, actor, "mfa_required")
@@ -188,18 +193,20 @@ def change_password(principal: Principal, current: str, new: str, actor: audit.A
     """A password attempt like a login's: refused while locked, and a wrong one counts toward the lock."""
     user = db.session.get(User, principal.user_id)
     assert user is not None
-    with password_attempt(user_account(user), actor, step="password_change") as attempt:
-        if not current_passwords().verify(user.password_hash, current):
-            audit.record("auth.password_change_failed", actor, entity_type="user", entity_id=user.id)
-            _count_failure(attempt, actor)
-            db.session.commit()
-            raise Problem(
-                "validation-error",
-                "The current password is not correct.",
-                errors=[{"pointer": "/current_password", "detail": "incorrect"}],
-            )
-    users.check_password_policy(new, pointer="/new_password")
-    db.session.execute(update(User).where(User.id == user.id).values(password_hash=current_passwords().hash(new)))
+    with current_passwords().slot():  # one slot for both hashes (503 before anything is checked)
+        with password_attempt(user_account(user), actor, step="password_change") as attempt:
+            if not current_passwords().verify(user.password_hash, current):
+                audit.record("auth.password_change_failed", actor, entity_type="user", entity_id=user.id)
+                _count_failure(attempt, actor)
+                db.session.commit()
+                raise Problem(
+                    "validation-error",
+                    "The current password is not correct.",
+                    errors=[{"pointer": "/current_password", "detail": "incorrect"}],
+                )
+        users.check_password_policy(new, pointer="/new_password")
+        new_hash = current_passwords().hash(new)
+    db.session.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
     audit.record("auth.password_changed", actor, entity_type="user", entity_id=user.id)
     revoke_sessions(user.id, actor, keep=principal.session_id, reason="password_changed")
     db.session.commit()

@@ -36,17 +36,46 @@ def test_a_hash_under_other_parameters_needs_rehash_and_a_current_one_does_not()
     assert passwords.needs_rehash(passwords.hash("pw")) is False
 
 
+def holding_the_only_slot(passwords: Passwords) -> tuple[threading.Event, threading.Thread]:
+    """Another thread takes the process's slot and keeps it until the returned event is set."""
+    held, done = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with passwords.slot():
+            held.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert held.wait(5)
+    return done, thread
+
+
 def test_a_request_that_finds_every_slot_taken_is_refused_at_once_with_503():
     passwords = cheap(concurrency=1)
-    with app.test_request_context(), passwords.slot():
-        started = time.perf_counter()
-        with pytest.raises(Problem) as refused:
-            passwords.verify(None, "x")
-        assert time.perf_counter() - started < 0.5  # refused, not queued
+    done, holder = holding_the_only_slot(passwords)
+    try:
+        with app.test_request_context():
+            started = time.perf_counter()
+            with pytest.raises(Problem) as refused:
+                passwords.verify(None, "x")
+            assert time.perf_counter() - started < 0.5  # refused, not queued
+    finally:
+        done.set()
+        holder.join()
     assert refused.value.slug == "service-unavailable" and refused.value.status == 503
     assert int(refused.value.headers["Retry-After"]) >= 1
     with app.test_request_context():
         assert passwords.verify(None, "x") is False  # the slot is free again
+
+
+def test_a_slot_taken_first_serves_every_hash_of_that_request():
+    passwords = cheap(concurrency=1)
+    older = PasswordHasher(time_cost=1, memory_cost=16, parallelism=1).hash("pw")
+    with app.test_request_context(), passwords.slot():  # what login does before looking anything up
+        assert passwords.verify(older, "pw") is True
+        assert passwords.upgraded(older, "pw") is not None
+        assert passwords.verify(passwords.hash("new-password"), "new-password") is True
 
 
 def test_outside_a_request_a_hash_waits_for_its_slot_instead_of_failing():
@@ -79,5 +108,10 @@ def test_an_outdated_hash_is_upgraded_only_when_a_slot_is_free_right_now():
     fresh = passwords.upgraded(older, "pw")
     assert fresh is not None and passwords.verify(fresh, "pw") and not passwords.needs_rehash(fresh)
     assert passwords.upgraded(fresh, "pw") is None  # already current
-    with app.test_request_context(), passwords.slot():
-        assert passwords.upgraded(older, "pw") is None  # busy: the login goes on, the next one upgrades
+    done, holder = holding_the_only_slot(passwords)
+    try:
+        with app.test_request_context():
+            assert passwords.upgraded(older, "pw") is None  # busy: the login goes on, the next one upgrades
+    finally:
+        done.set()
+        holder.join()

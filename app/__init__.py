@@ -68,7 +68,10 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         crypto.Crypto(Keyring.from_spec(settings.encryption_keys), BlindIndexer(settings.blind_index_key_bytes())),
     )
     app.extensions[PASSWORDS_KEY] = Passwords(
-        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        settings.argon2_time_cost,
+        settings.argon2_memory_kib,
+        settings.argon2_parallelism,
+        concurrency=settings.password_hash_concurrency,
     )
     app.extensions[TOKENS_KEY] = TokenCodec(settings.secret_key, settings.jwt_issuer, settings.jwt_audience)
     redis_client = app.extensions[runtime.REDIS_KEY]
@@ -76,7 +79,11 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         redis_client, settings.session_idle_seconds, settings.session_absolute_seconds, settings.max_sessions_per_user
     )
     app.extensions[lockout.EXTENSION_KEY] = lockout.LoginGuard(
-        redis_client, settings.login_lock_threshold, settings.login_lock_base_seconds, settings.login_lock_max_seconds
+        redis_client,
+        settings.login_lock_threshold,
+        settings.login_lock_base_seconds,
+        settings.login_lock_max_seconds,
+        mfa_threshold=settings.mfa_lock_threshold,
     )
     app.extensions[mfa_challenges.EXTENSION_KEY] = mfa_challenges.ChallengeStore(
         redis_client, settings.mfa_token_seconds, settings.mfa_max_attempts

@@ -15,12 +15,32 @@ from app.problems import Problem
 from app.runtime import current_settings
 from app.services import audit, demo, users
 
+#: Why ``--password`` is refused rather than merely discouraged.
+REFUSED_ARGUMENT = (
+    "--password is refused: a password on the command line stays in the shell history and is visible to "
+    "every user in `ps`; type it at the prompt, or pipe it on stdin (one line)."
+)
+
+
+def read_password() -> str:
+    """The new password: one line from stdin when it is not a terminal, else typed twice, hidden."""
+    stdin = click.get_text_stream("stdin")
+    if not stdin.isatty():
+        password = stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("no password on stdin: pipe one line holding it, or run on a terminal")
+        return password
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
 
 @click.command("create-admin")
 @click.option("--email", required=True)
-@click.option("--password", required=True, help="At least 10 characters.")
-def create_admin(email: str, password: str) -> None:
-    """Create a platform_admin."""
+@click.option("--password", "password_argument", default=None, hidden=True, help="Refused: see the error.")
+def create_admin(email: str, password_argument: str | None) -> None:
+    """Create a platform_admin; the password (at least 10 characters) is prompted for, or read from stdin."""
+    if password_argument is not None:
+        raise click.ClickException(REFUSED_ARGUMENT)
+    password = read_password()
     try:
         user = users.create_user(email, password, audit.Actor.system(), platform_role=PlatformRole.PLATFORM_ADMIN)
     except Problem as problem:

@@ -162,6 +162,8 @@ class Settings:
     login_lock_threshold: int = 5
     login_lock_base_seconds: int = 60
     login_lock_max_seconds: int = 900
+    #: Wrong second-factor codes per account (across every mfa_token) that lock it the same way.
+    mfa_lock_threshold: int = 10
 
     #: flask-limiter limits (per IP for the auth endpoints, per user elsewhere).
     rate_limit_auth: str = "20/minute"
@@ -171,6 +173,8 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
+    #: Password hashes computed at once per process; a request finding none free answers 503.
+    password_hash_concurrency: int = 2
 
     #: A queued job whose message has not been consumed after this long is published again.
     job_republish_after_seconds: float = 60.0
@@ -237,6 +241,7 @@ class Settings:
             # Tests wait out real lockouts, so their clock runs in seconds instead of minutes.
             login_lock_base_seconds=_int(env, "LOGIN_LOCK_BASE_SECONDS", 1 if testing else 60),
             login_lock_max_seconds=_int(env, "LOGIN_LOCK_MAX_SECONDS", 15 if testing else 900),
+            mfa_lock_threshold=_int(env, "MFA_LOCK_THRESHOLD", 10),
             # The suite logs in hundreds of times a minute from one address; the rate-limit tests
             # build an app with the production limits instead.
             rate_limit_auth=env.get("RATE_LIMIT_AUTH") or ("100000/minute" if testing else "20/minute"),
@@ -246,6 +251,7 @@ class Settings:
             argon2_time_cost=_int(env, "ARGON2_TIME_COST", 1 if testing else 3),
             argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 8192 if testing else 65536),
             argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1 if testing else 4),
+            password_hash_concurrency=_int(env, "PASSWORD_HASH_CONCURRENCY", 2),
             job_republish_after_seconds=_float(env, "JOB_REPUBLISH_AFTER_SECONDS", 2.0 if testing else 60.0),
             job_lease_grace_seconds=_float(env, "JOB_LEASE_GRACE_SECONDS", 2.0 if testing else 30.0),
             job_max_attempts=_int(env, "JOB_MAX_ATTEMPTS", 5),
@@ -290,6 +296,10 @@ class Settings:
         if not 0 < self.webhook_deadline_seconds <= MAX_WEBHOOK_DEADLINE_SECONDS:
             problems.append(f"WEBHOOK_DEADLINE_SECONDS must be above 0 and at most {MAX_WEBHOOK_DEADLINE_SECONDS:g}")
         problems.extend(self._twilio_problems())
+        if self.password_hash_concurrency < 1:
+            problems.append("PASSWORD_HASH_CONCURRENCY must be at least 1")
+        if self.login_lock_threshold < 1 or self.mfa_lock_threshold < 1:
+            problems.append("LOGIN_LOCK_THRESHOLD and MFA_LOCK_THRESHOLD must be at least 1")
         if self.is_production:
             problems.extend(self._development_values())
             if self.allow_loopback_callbacks:

@@ -12,6 +12,7 @@ from app.api import (
     blocklist,
     bookings,
     buildings,
+    context,
     errors,
     jobs,
     me,
@@ -43,3 +44,4 @@ def init_app(app: OpenAPI) -> None:
     ops.init_app(app)
     for blueprint in RESOURCE_BLUEPRINTS:
         app.register_api(blueprint)
+    context.init_app(app)  # authentication hooks: after the blueprints, before the rate limiter

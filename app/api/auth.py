@@ -12,6 +12,7 @@ from app.api.context import (
     current_principal,
     enrollment_caller,
     login_required,
+    mfa_exempt,
     request_actor,
 )
 from app.api.schemas import PROBLEM_RESPONSES, ProblemDocument, StrictModel
@@ -147,6 +148,7 @@ def mfa_disable(body: MfaDisableRequest) -> Response:
 
 @bp.post("/logout", responses={204: None, 401: ProblemDocument}, security=BEARER_SECURITY)
 @login_required
+@mfa_exempt
 def logout() -> Response:
     """End this session: its token answers 401 from now on."""
     auth.logout(current_principal(), request_actor())
@@ -155,6 +157,7 @@ def logout() -> Response:
 
 @bp.post("/logout-all", responses={204: None, 401: ProblemDocument}, security=BEARER_SECURITY)
 @login_required
+@mfa_exempt
 def logout_all() -> Response:
     """End every session of yours, this one included."""
     auth.logout_all(current_principal(), request_actor())

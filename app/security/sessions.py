@@ -1,7 +1,8 @@
 """Server-side sessions in Redis; the access token only names one.
 
-``sess:<sid>`` is a hash (user, created/last-seen, IP, user agent, absolute expiry) whose TTL is
-the idle timeout and slides on every request; ``user-sessions:<user>`` is a sorted set of the
+``sess:<sid>`` is a hash (user, created/last-seen, IP, user agent, absolute expiry, and ``mfa``:
+whether the login that opened it gave a second factor) whose TTL is the idle timeout and slides
+on every request; ``user-sessions:<user>`` is a sorted set of the
 user's session ids by creation time. Deleting the hash revokes the session immediately: the next
 request with its token answers 401. Creating a session beyond the per-user maximum evicts the
 oldest ones in the same atomic step (a Lua script), so the cap holds under concurrent logins.
@@ -44,7 +45,8 @@ return evicted
 
 
 # KEYS[1] session hash; ARGV: now, idle seconds. Slides a live session, in one round trip, and never
-# resurrects a deleted one (HSET on a missing key would).
+# resurrects a deleted one (HSET on a missing key would). Returns every field, ``mfa`` included, so
+# the request learns whether the session gave a second factor without another round trip.
 _TOUCH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 local absolute = tonumber(redis.call('HGET', KEYS[1], 'absolute_expires_at'))
@@ -65,6 +67,8 @@ class Session:
     absolute_expires_at: float
     ip: str | None
     user_agent: str | None
+    #: The login that opened it gave a second factor (TOTP or recovery code, or a first code at enrollment).
+    mfa: bool = False
 
 
 def _decode(session_id: str, raw: dict[bytes, bytes]) -> Session:
@@ -77,6 +81,7 @@ def _decode(session_id: str, raw: dict[bytes, bytes]) -> Session:
         absolute_expires_at=float(data["absolute_expires_at"]),
         ip=data.get("ip") or None,
         user_agent=data.get("user_agent") or None,
+        mfa=data.get("mfa") == "1",
     )
 
 
@@ -89,7 +94,9 @@ class SessionStore:
         self._create = client.register_script(_CREATE)
         self._touch = client.register_script(_TOUCH)
 
-    def create(self, user_id: str, ip: str | None, user_agent: str | None) -> tuple[Session, list[str]]:
+    def create(
+        self, user_id: str, ip: str | None, user_agent: str | None, *, mfa: bool = False
+    ) -> tuple[Session, list[str]]:
         """Open a session; return it and the ids of the sessions evicted to respect the cap."""
         now = time.time()
         session = Session(
@@ -100,6 +107,7 @@ class SessionStore:
             absolute_expires_at=now + self.absolute_seconds,
             ip=ip,
             user_agent=(user_agent or "")[:256] or None,
+            mfa=mfa,
         )
         fields = {
             "user_id": user_id,
@@ -108,6 +116,7 @@ class SessionStore:
             "absolute_expires_at": repr(session.absolute_expires_at),
             "ip": ip or "",
             "user_agent": session.user_agent or "",
+            "mfa": "1" if mfa else "0",
         }
         flat = [item for pair in fields.items() for item in pair]
         evicted = self._create(

@@ -1,13 +1,24 @@
 """Logging in (password, then a second factor where required), sessions, and resolving tokens.
 
 Login answers the same 401 for an unknown e-mail and a wrong password, after the same argon2
-work; a locked account answers 429 ``account-locked`` before the password is even checked. Every
-outcome is audited, never with the address or a secret.
+work. Every password check (login, password change) is first reserved with the account's guard
+(``app.security.lockout``): a locked account, or one whose allowed attempts are all in flight,
+answers 429 ``account-locked`` before the password is even checked. A second-factor code is
+checked only after an attempt was reserved on its challenge, which refuses while the account is
+locked too. Only a completed login (the second factor included, where one is owed) resets the
+account's failure counts. Every outcome is audited, never with the address or a secret.
+
+A staff principal (``platform_admin``, ``support``, any organization membership) is served only
+by a session that gave a second factor: a role granted to someone already logged in with a
+password alone answers ``mfa-enrollment-required`` (no MFA yet) or ``mfa-required`` on that
+session until they log in again with it. Only logging out and enrolling stay open to it.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select, text, update
@@ -17,8 +28,8 @@ from app.models import Membership, User, membership_buildings
 from app.problems import Problem
 from app.security import mfa_challenges, rbac
 from app.security.crypto import blind_index
-from app.security.lockout import current_guard
-from app.security.mfa_challenges import Challenge, current_challenges
+from app.security.lockout import AccountLocked, Attempt, current_guard, lock_key
+from app.security.mfa_challenges import Challenge, ChallengeGone, current_challenges
 from app.security.passwords import current_passwords
 from app.security.rbac import MembershipScope, Principal
 from app.security.sessions import current_sessions
@@ -28,6 +39,7 @@ from app.services.sessions import open_session, revoke_sessions
 
 INVALID_CREDENTIALS = "Invalid e-mail or password."
 SESSION_ENDED = "The session has ended; log in again."
+MFA_TOKEN_INVALID = "The mfa_token is invalid or expired; log in again."  # noqa: S105 (a message)
 
 
 def account_key(email: str) -> str:
@@ -35,45 +47,83 @@ def account_key(email: str) -> str:
     return blind_index("email", email).hex()
 
 
+def user_account(user: User) -> str:
+    """The lockout key of a user: the stored blind index of their e-mail (what ``account_key`` computes)."""
+    return bytes(user.email_bidx).hex()
+
+
+def locked_problem(seconds: int) -> Problem:
+    return Problem(
+        "account-locked", "Too many failed attempts; try again later.", headers={"Retry-After": str(seconds)}
+    )
+
+
+@contextmanager
+def password_attempt(account: str, actor: audit.Actor, **details: Any) -> Iterator[Attempt]:
+    """Reserve a password check on the account (429 if it refuses one now); released on leaving."""
+    try:
+        attempt = current_guard().attempt(account)
+    except AccountLocked as locked:
+        audit.record("auth.login_locked", actor, entity_type="user", entity_id=actor.id, details=details or None)
+        db.session.commit()
+        raise locked_problem(locked.seconds) from None
+    with attempt:
+        yield attempt
+
+
+def _count_failure(attempt: Attempt, actor: audit.Actor) -> None:
+    lock = attempt.failed()
+    if lock is not None:
+        audit.record("auth.account_locked", actor, entity_type="user", entity_id=actor.id, details={"seconds": lock})
+
+
 def login(email: str, password: str, ip: str | None, user_agent: str | None) -> dict[str, Any]:
     """One of the three answers of ``POST /v1/auth/login`` (API.md)."""
-    guard = current_guard()
-    account = account_key(email)
-    user = users.find_by_email(email)
-    actor = audit.Actor("human", user.id if user else None, ip, user_agent)
-    locked_for = guard.retry_after(account)
-    if locked_for is not None:
-        audit.record("auth.login_locked", actor, entity_type="user", entity_id=actor.id)
-        db.session.commit()
-        raise Problem(
-            "account-locked", "Too many failed attempts; try again later.", headers={"Retry-After": str(locked_for)}
-        )
-    ok = current_passwords().verify(user.password_hash if user else None, password)
-    if user is None or not ok or not user.is_active or user.banned_at is not None:
-        reason = (
-            "unknown_account"
-            if user is None
-            else "bad_password"
-            if not ok
-            else "banned"
-            if user.banned_at
-            else "inactive"
-        )
-        audit.record("auth.login_failed", actor, entity_type="user", entity_id=actor.id, details={"reason": reason})
-        if not ok:
-            lock = guard.record_failure(account)
-            if lock is not None:
-                audit.record(
-                    "auth.account_locked", actor, entity_type="user", entity_id=actor.id, details={"seconds": lock}
+    # The hashing slot first: when every slot is busy the login answers 503 having looked nothing
+    # up and reserved nothing, so a flood of refused logins costs next to nothing.
+    with current_passwords().slot():
+        account = account_key(email)
+        user = users.find_by_email(email)
+        actor = audit.Actor("human", user.id if user else None, ip, user_agent)
+        with password_attempt(account, actor) as attempt:
+            ok = current_passwords().verify(user.password_hash if user else None, password)
+            if user is None or not ok or not user.is_active or user.banned_at is not None:
+                reason = (
+                    "unknown_account"
+                    if user is None
+                    else "bad_password"
+                    if not ok
+                    else "banned"
+                    if user.banned_at
+                    else "inactive"
                 )
-        db.session.commit()
-        raise Problem("unauthenticated", INVALID_CREDENTIALS)
-    guard.reset(account)
+                audit.record(
+                    "auth.login_failed", actor, entity_type="user", entity_id=actor.id, details={"reason": reason}
+                )
+                if not ok:
+                    _count_failure(attempt, actor)
+                db.session.commit()
+                raise Problem("unauthenticated", INVALID_CREDENTIALS)
+        _upgrade_hash(user, password)
+    # A right password alone resets nothing: the count goes on until the second factor is given.
     if user.mfa_enabled:
         return _challenge(user, mfa_challenges.VERIFY, actor, "mfa_required")
     if rbac.mfa_required(user, has_membership=bool(membership_scopes(user.id))):
         return _challenge(user, mfa_challenges.ENROLL, actor, "mfa_enrollment_required")
+    current_guard().login_completed(account)
     return open_session(user, ip, user_agent).as_dict()
+
+
+def _upgrade_hash(user: User, password: str) -> None:
+    """Re-hash a verified password whose hash has older argon2 parameters; the caller commits."""
+    fresh = current_passwords().upgraded(user.password_hash, password)
+    if fresh is not None:  # compare-and-swap: a concurrent password change wins
+        db.session.execute(
+            update(User)
+            .where(User.id == user.id, User.password_hash == user.password_hash)
+            .values(password_hash=fresh)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _challenge(user: User, purpose: str, actor: audit.Actor, flag: str) -> dict[str, Any]:
@@ -90,11 +140,41 @@ def resolve_challenge(token: str, purpose: str) -> tuple[User, Challenge]:
     try:
         claims = current_tokens().decode(token, purpose=purpose)
     except InvalidToken as exc:
-        raise Problem("unauthenticated", "The mfa_token is invalid or expired; log in again.") from exc
+        raise Problem("unauthenticated", MFA_TOKEN_INVALID) from exc
     challenge = current_challenges().get(claims.session_id, claims.user_id, purpose)
     user = db.session.get(User, uuid.UUID(claims.user_id)) if challenge else None
     if challenge is None or user is None or not user.is_active or user.banned_at is not None:
-        raise Problem("unauthenticated", "The mfa_token is invalid or expired; log in again.")
+        raise Problem("unauthenticated", MFA_TOKEN_INVALID)
+    return user, challenge
+
+
+def reserve_code_attempt(user: User, challenge: Challenge, actor: audit.Actor) -> None:
+    """Take one attempt on the challenge before a code is checked: 401 if none is left, 429 if locked."""
+    try:
+        current_challenges().reserve(challenge, lock_key(user_account(user)))
+    except ChallengeGone:
+        raise Problem("unauthenticated", MFA_TOKEN_INVALID) from None
+    except AccountLocked as locked:
+        audit.record("auth.login_locked", actor, entity_type="user", entity_id=user.id, details={"step": "mfa"})
+        db.session.commit()
+        raise locked_problem(locked.seconds) from None
+
+
+def reserve_challenge(token: str, purpose: str, actor_ip: str | None, user_agent: str | None) -> tuple[User, Challenge]:
+    """``resolve_challenge`` for a step that checks a code: the attempt is reserved before the check.
+
+    One Redis round trip: the reservation script also proves the challenge is live and the user's.
+    """
+    try:
+        claims = current_tokens().decode(token, purpose=purpose)
+        user_id = uuid.UUID(claims.user_id)
+    except (InvalidToken, ValueError) as exc:
+        raise Problem("unauthenticated", MFA_TOKEN_INVALID) from exc
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active or user.banned_at is not None:
+        raise Problem("unauthenticated", MFA_TOKEN_INVALID)
+    challenge = Challenge(claims.session_id, claims.user_id, purpose)
+    reserve_code_attempt(user, challenge, audit.Actor("human", user.id, actor_ip, user_agent))
     return user, challenge
 
 
@@ -110,26 +190,36 @@ def logout_all(principal: Principal, actor: audit.Actor) -> None:
 
 
 def change_password(principal: Principal, current: str, new: str, actor: audit.Actor) -> None:
+    """A password attempt like a login's: refused while locked, and a wrong one counts toward the lock."""
     user = db.session.get(User, principal.user_id)
     assert user is not None
-    if not current_passwords().verify(user.password_hash, current):
-        current_guard().record_failure(account_key(user.email))  # guesses here count toward the lockout
-        audit.record("auth.password_change_failed", actor, entity_type="user", entity_id=user.id)
-        db.session.commit()
-        raise Problem(
-            "validation-error",
-            "The current password is not correct.",
-            errors=[{"pointer": "/current_password", "detail": "incorrect"}],
-        )
-    users.check_password_policy(new, pointer="/new_password")
-    db.session.execute(update(User).where(User.id == user.id).values(password_hash=current_passwords().hash(new)))
+    with current_passwords().slot():  # one slot for both hashes (503 before anything is checked)
+        with password_attempt(user_account(user), actor, step="password_change") as attempt:
+            if not current_passwords().verify(user.password_hash, current):
+                audit.record("auth.password_change_failed", actor, entity_type="user", entity_id=user.id)
+                _count_failure(attempt, actor)
+                db.session.commit()
+                raise Problem(
+                    "validation-error",
+                    "The current password is not correct.",
+                    errors=[{"pointer": "/current_password", "detail": "incorrect"}],
+                )
+        users.check_password_policy(new, pointer="/new_password")
+        new_hash = current_passwords().hash(new)
+    db.session.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
     audit.record("auth.password_changed", actor, entity_type="user", entity_id=user.id)
     revoke_sessions(user.id, actor, keep=principal.session_id, reason="password_changed")
     db.session.commit()
 
 
-def authenticate(token: str) -> Principal:
-    """Principal for an access token whose session is live in Redis; 401 otherwise."""
+def authenticate(token: str, *, allow_pending_mfa: bool = False) -> Principal:
+    """Principal for an access token whose session is live in Redis; 401 otherwise.
+
+    A principal whose role requires a second factor, on a session that never gave one, is refused
+    (``mfa-enrollment-required`` 403 without MFA, ``mfa-required`` 401 with it) unless the endpoint
+    is one of those that fix it (``allow_pending_mfa``). The session's ``mfa`` field comes back from
+    the same touch script, and ``mfa_enabled`` from the same principal query: no extra round trip.
+    """
     try:
         claims = decode_once(token)
         user_id = uuid.UUID(claims.user_id)
@@ -138,17 +228,30 @@ def authenticate(token: str) -> Principal:
     session = current_sessions().touch(claims.session_id, claims.user_id)
     if session is None:
         raise Problem("unauthenticated", SESSION_ENDED)
-    principal = load_principal(user_id, claims.session_id)
-    if principal is None:
+    loaded = _load_principal(user_id, claims.session_id)
+    if loaded is None:
         raise Problem("unauthenticated", SESSION_ENDED)
+    principal, mfa_enabled = loaded
+    if not session.mfa and not allow_pending_mfa and requires_mfa(principal):
+        if mfa_enabled:
+            raise Problem("mfa-required", "Your role needs a second factor: log in again and give your code.")
+        raise Problem(
+            "mfa-enrollment-required",
+            "Your role needs a second factor: enroll (POST /v1/auth/mfa/enroll, then /confirm) or log in again.",
+        )
     return principal
+
+
+def requires_mfa(principal: Principal) -> bool:
+    """``rbac.mfa_required`` for a loaded principal: a platform role that needs it, or any membership."""
+    return principal.platform_role in rbac.MFA_REQUIRED_PLATFORM_ROLES or bool(principal.memberships)
 
 
 #: The user, their resident profile and their memberships with building lists: one round trip,
 #: on every authenticated request.
 _PRINCIPAL = text(
     """
-    SELECT u.platform_role, r.id AS resident_id, r.building_id AS resident_building_id,
+    SELECT u.platform_role, u.mfa_enabled, r.id AS resident_id, r.building_id AS resident_building_id,
            coalesce((
                SELECT json_agg(json_build_object(
                    'id', m.id, 'organization_id', m.organization_id, 'role', m.role,
@@ -165,6 +268,12 @@ _PRINCIPAL = text(
 
 def load_principal(user_id: uuid.UUID, session_id: str) -> Principal | None:
     """Who the user is for authorization, or None if they no longer may act (inactive, banned, gone)."""
+    loaded = _load_principal(user_id, session_id)
+    return loaded[0] if loaded is not None else None
+
+
+def _load_principal(user_id: uuid.UUID, session_id: str) -> tuple[Principal, bool] | None:
+    """The principal and whether the user has MFA on, in the one query."""
     row = db.session.execute(_PRINCIPAL, {"user_id": user_id}).first()
     if row is None:
         return None
@@ -178,7 +287,7 @@ def load_principal(user_id: uuid.UUID, session_id: str) -> Principal | None:
         for m in row.memberships
     )
     platform_roles = (row.platform_role,) if row.platform_role else ()
-    return Principal(
+    principal = Principal(
         user_id=user_id,
         session_id=session_id,
         platform_role=row.platform_role,
@@ -187,6 +296,7 @@ def load_principal(user_id: uuid.UUID, session_id: str) -> Principal | None:
         resident_id=row.resident_id,
         resident_building_id=row.resident_building_id,
     )
+    return principal, bool(row.mfa_enabled)
 
 
 def membership_scopes(user_id: uuid.UUID) -> tuple[MembershipScope, ...]:

@@ -3,6 +3,11 @@
 Every change to a user's MFA revokes their other sessions and is audited. A TOTP code is
 accepted once: the accepted time step is stored with a compare-and-swap, so a replayed code (or
 the same code racing itself) is refused.
+
+At login a code is checked only after an attempt was reserved on the ``mfa_token``'s challenge
+(at most 5 per token, refused while the account is locked); each wrong code also counts toward
+the account's lock (10 within an hour lock it, across every token). The sessions opened here
+record that they gave a second factor.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from app.problems import Problem
 from app.runtime import current_settings
 from app.security import mfa_challenges, rbac, recovery_codes, totp
 from app.security.crypto import blind_index
-from app.security.mfa_challenges import current_challenges
+from app.security.lockout import current_guard
+from app.security.mfa_challenges import Challenge, current_challenges
 from app.security.passwords import current_passwords
 from app.services import audit
-from app.services.auth import membership_scopes, resolve_challenge
+from app.services.auth import membership_scopes, reserve_challenge, reserve_code_attempt, user_account
 from app.services.sessions import LoginResult, open_session, revoke_sessions
 
 
@@ -90,6 +96,12 @@ def confirm_enrollment(
         db.session.rollback()
         raise Problem("conflict", "Start an enrollment first (POST /v1/auth/mfa/enroll).")
     secret = user.mfa_pending_secret
+    if caller.challenge_id:
+        try:
+            reserve_code_attempt(user, Challenge(caller.challenge_id, str(user.id), mfa_challenges.ENROLL), actor)
+        except Problem:
+            db.session.rollback()
+            raise
     if not accept_code(user, secret, code):
         db.session.rollback()
         if caller.challenge_id:
@@ -102,9 +114,10 @@ def confirm_enrollment(
     revoke_sessions(user.id, actor, reason="mfa_enabled")
     audit.record("mfa.enabled", actor, entity_type="user", entity_id=user.id)
     db.session.commit()
-    if caller.challenge_id:
+    if caller.challenge_id:  # the login that asked for enrollment is complete now
         current_challenges().consume(caller.challenge_id)
-    return codes, open_session(user, ip, user_agent)
+        current_guard().login_completed(user_account(user))
+    return codes, open_session(user, ip, user_agent, mfa=True)
 
 
 def _replace_recovery_codes(user_id: uuid.UUID) -> list[str]:
@@ -118,7 +131,7 @@ def verify_login(
     mfa_token: str, code: str | None, recovery_code: str | None, ip: str | None, user_agent: str | None
 ) -> LoginResult:
     """Second step of login: a TOTP code or a recovery code turns the mfa_token into a session."""
-    user, challenge = resolve_challenge(mfa_token, mfa_challenges.VERIFY)
+    user, challenge = reserve_challenge(mfa_token, mfa_challenges.VERIFY, ip, user_agent)
     actor = audit.Actor("human", user.id, ip, user_agent)
     if code is not None:
         ok = bool(user.mfa_secret) and accept_code(user, user.mfa_secret, code)
@@ -129,6 +142,7 @@ def verify_login(
     if not ok:
         db.session.rollback()
         destroyed = current_challenges().record_failure(challenge.challenge_id)
+        lock = current_guard().record_mfa_failure(user_account(user))
         audit.record(
             "mfa.verify_failed",
             actor,
@@ -136,13 +150,16 @@ def verify_login(
             entity_id=user.id,
             details={"method": method, "token_destroyed": destroyed},
         )
+        if lock is not None:
+            audit.record("auth.account_locked", actor, entity_type="user", entity_id=user.id, details={"seconds": lock})
         db.session.commit()
         raise Problem("mfa-required", "The code is not valid or was already used.")
     if not current_challenges().consume(challenge.challenge_id):
         db.session.rollback()  # a concurrent verify won with this token
         raise Problem("unauthenticated", "The mfa_token was already used; log in again.")
+    current_guard().login_completed(user_account(user))
     audit.record("mfa.verified", actor, entity_type="user", entity_id=user.id, details={"method": method})
-    return open_session(user, ip, user_agent)
+    return open_session(user, ip, user_agent, mfa=True)
 
 
 def disable(user_id: uuid.UUID, session_id: str, password: str, code: str, actor: audit.Actor) -> None:

@@ -30,10 +30,16 @@ class LoginResult:
         }
 
 
-def open_session(user: User, ip: str | None, user_agent: str | None, *, action: str = "auth.login") -> LoginResult:
-    """Create a session (evicting the oldest beyond the cap) and audit it, in one commit."""
+def open_session(
+    user: User, ip: str | None, user_agent: str | None, *, mfa: bool = False, action: str = "auth.login"
+) -> LoginResult:
+    """Create a session (evicting the oldest beyond the cap) and audit it, in one commit.
+
+    ``mfa``: the login gave a second factor. A staff principal is served only by such a session
+    (``app.services.auth.authenticate``).
+    """
     store = current_sessions()
-    session, evicted = store.create(str(user.id), ip, user_agent)
+    session, evicted = store.create(str(user.id), ip, user_agent, mfa=mfa)
     actor = audit.Actor("human", user.id, ip, user_agent)
     try:
         audit.record(action, actor, entity_type="session", entity_id=session.session_id)

@@ -71,6 +71,13 @@ EXPECTED_CHECKS = {
         "rss_sampled",
     },
     "generate": {"job_succeeded", "same_row_counts", "same_rows", "second_run_creates_0"},
+    "login": {
+        "healthz_all_200",
+        "logins_answered_200_or_503",
+        "busy_answers_are_problems_with_retry_after",
+        "some_logins_succeeded",
+        "not_throttled",
+    },
 }
 
 

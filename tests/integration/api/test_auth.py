@@ -124,3 +124,20 @@ def test_an_unknown_email_costs_the_same_password_hash_as_a_wrong_password(stack
         wrong.append(timed(other["email"]))
         unknown.append(timed(f"nobody-{i}-{other['email']}"))
     assert statistics.median(unknown) >= 0.6 * statistics.median(wrong)
+
+
+def test_a_hash_made_under_older_argon2_parameters_is_upgraded_at_login(stack, user):
+    """Raising the cost protects existing accounts too: the next login re-hashes under the new parameters."""
+    from argon2 import PasswordHasher
+
+    old = PasswordHasher(time_cost=1, memory_cost=4096, parallelism=1).hash(user["password"])
+    stack.sql("UPDATE users SET password_hash = %s WHERE id = %s", (old, user["id"]))
+    assert login(stack, user["email"], user["password"]).status_code == 200
+    ((stored,),) = stack.sql("SELECT password_hash FROM users WHERE id = %s", (user["id"],))
+    assert stored != old
+    settings = stack.settings
+    current = PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+    assert current.verify(stored, user["password"]) and not current.check_needs_rehash(stored)
+    assert login(stack, user["email"], user["password"]).status_code == 200
+    ((again,),) = stack.sql("SELECT password_hash FROM users WHERE id = %s", (user["id"],))
+    assert again == stored  # already current: left alone

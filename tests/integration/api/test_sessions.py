@@ -167,3 +167,65 @@ def test_forged_none_expired_and_wrong_audience_tokens_are_401(stack, user):
         assert response.status_code == 401, name
         assert response.get_json()["type"] == "/problems/unauthenticated"
     assert stack.client().get("/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+# --- a staff role granted to a live session that never gave a second factor (issue 10, item 5) --
+
+
+def new_operator(stack, world):
+    """An organization of this test's own, with an MFA-enrolled org_admin logged in and one building."""
+    from tests.support.world import add_staff
+
+    org = stack.client().post("/v1/organizations", json={"name": f"Org {uuid.uuid4().hex[:6]}"}, headers=world.admin)
+    org_id = org.get_json()["id"]
+    org_admin = stack.login(add_staff(stack, world.admin, org_id, "org_admin", []))
+    building = stack.client().post(
+        f"/v1/organizations/{org_id}/buildings",
+        json={"name": "Torre", "address": "Calle 1", "contact_email": "ops@example.test"},
+        headers=org_admin,
+    )
+    return org_id, org_admin, building.get_json()["id"]
+
+
+def make_concierge(stack, org_admin, org_id, building_id, person):
+    body = {"email": person["email"], "role": "concierge", "building_ids": [building_id]}
+    made = stack.client().post(f"/v1/organizations/{org_id}/members", json=body, headers=org_admin)
+    assert made.status_code == 201, made.get_json()
+
+
+def test_a_resident_made_concierge_must_enroll_mfa_before_the_old_token_reads_anything(stack, world):
+    org_id, org_admin, building_id = new_operator(stack, world)
+    person = stack.create_user()
+    old = stack.login(person)  # a password-only session: fine for a resident
+    assert stack.client().get("/v1/bookings", headers=old).status_code == 200
+    make_concierge(stack, org_admin, org_id, building_id, person)
+
+    for method, path in (("get", "/v1/bookings"), ("get", "/v1/me"), ("get", "/v1/auth/sessions")):
+        refused = getattr(stack.client(), method)(path, headers=old)
+        assert refused.status_code == 403, (path, refused.get_json())
+        assert refused.get_json()["type"] == "/problems/mfa-enrollment-required"
+
+    # What it takes to fix it still works with the old token: enroll and confirm (a new, MFA session).
+    import pyotp
+
+    secret = stack.client().post("/v1/auth/mfa/enroll", headers=old).get_json()["secret"]
+    confirmed = stack.client().post("/v1/auth/mfa/confirm", json={"code": pyotp.TOTP(secret).now()}, headers=old)
+    assert confirmed.status_code == 200, confirmed.get_json()
+    fresh = {"Authorization": f"Bearer {confirmed.get_json()['access_token']}"}
+    assert stack.client().get("/v1/bookings", headers=fresh).status_code == 200
+    assert stack.client().get("/v1/bookings", headers=old).status_code == 401  # enrollment ended it
+
+
+def test_a_staff_session_without_the_second_factor_must_log_in_again_when_the_user_has_mfa(stack, world):
+    from tests.support.world import enroll_mfa
+
+    org_id, org_admin, building_id = new_operator(stack, world)
+    person = stack.create_user()
+    old, spare = stack.login(person), stack.login(person)
+    enroll_mfa(stack, person)  # MFA switched on outside any session (an operator, a migration)
+    make_concierge(stack, org_admin, org_id, building_id, person)
+    refused = stack.client().get("/v1/bookings", headers=old)
+    assert refused.status_code == 401 and refused.get_json()["type"] == "/problems/mfa-required"
+    assert stack.client().post("/v1/auth/logout", headers=old).status_code == 204
+    assert stack.client().post("/v1/auth/logout-all", headers=spare).status_code == 204
+    assert stack.client().get("/v1/bookings", headers=stack.login(person)).status_code == 200  # with its code

@@ -257,6 +257,18 @@ def test_production_uses_full_argon2_cost_and_refuses_loopback_callbacks_by_defa
     assert settings.webhook_retry_scale == 1.0
 
 
+def test_brute_force_and_hashing_limits_default_and_can_be_set():
+    settings = Settings.from_env(production_env())
+    assert (settings.mfa_lock_threshold, settings.password_hash_concurrency) == (10, 2)
+    tuned = Settings.from_env(production_env(MFA_LOCK_THRESHOLD="6", PASSWORD_HASH_CONCURRENCY="1"))
+    assert (tuned.mfa_lock_threshold, tuned.password_hash_concurrency) == (6, 1)
+
+
+def test_a_hashing_cap_or_lock_threshold_below_one_is_refused_in_every_profile():
+    assert "PASSWORD_HASH_CONCURRENCY must be at least 1" in refusal(production_env(PASSWORD_HASH_CONCURRENCY="0"))
+    assert "MFA_LOCK_THRESHOLD must be at least 1" in refusal(production_env(APP_ENV="test", MFA_LOCK_THRESHOLD="0"))
+
+
 def test_development_allows_loopback_callbacks_by_default():
     assert Settings.from_env(dev_keys()).allow_loopback_callbacks is True
 

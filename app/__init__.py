@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     celery_init_app(app, settings)
 
     edge.init_app(app)
-    metrics.init_app(app)
+    metrics.init_app(app, settings)
     api.init_app(app)
     rate_limits.init_app(app, settings)
     cli.init_app(app)

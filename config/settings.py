@@ -30,6 +30,9 @@ DEV_MARKER = "dev"
 #: Values people paste from examples; production refuses them too.
 PLACEHOLDERS = frozenset({"", "change-me", "changeme", "secret", "password", "development", "test", "example"})
 
+#: ``secrets.token_urlsafe(32)`` gives 43 characters.
+MIN_METRICS_TOKEN_LENGTH = 32
+
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
@@ -157,6 +160,17 @@ class Settings:
     idempotency_ttl_seconds: int = 24 * 3600
     idempotency_stale_seconds: int = 60
 
+    #: Bearer token a Prometheus scrape must present; without one ``/metrics`` is open in
+    #: development and test and absent (404) in production.
+    metrics_token: str = field(default="", repr=False)
+    #: Every statement of the API and the workers is cancelled after this long (0: never);
+    #: ``flask db upgrade`` turns it off for its own connection.
+    db_statement_timeout_ms: int = 15000
+    #: Concurrent ``GET /v1/jobs/{id}?wait=`` per user (all processes) and per API process; a
+    #: long-poll over either cap answers at once with the current document.
+    longpoll_max_per_user: int = 4
+    longpoll_max_per_process: int = 8
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"
@@ -210,6 +224,12 @@ class Settings:
             allow_loopback_callbacks=_bool(env, "ALLOW_LOOPBACK_CALLBACKS", dev_like),
             idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
             idempotency_stale_seconds=_int(env, "IDEMPOTENCY_STALE_SECONDS", 60),
+            metrics_token=env.get("METRICS_TOKEN", ""),
+            db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 15000),
+            longpoll_max_per_user=_int(env, "LONGPOLL_MAX_PER_USER", 4),
+            # Half of gunicorn's threads (config/gunicorn.py reads WEB_THREADS, default 16), so
+            # long-polls can never take the threads that answer everything else.
+            longpoll_max_per_process=_int(env, "LONGPOLL_MAX_PER_PROCESS", max(1, _int(env, "WEB_THREADS", 16) // 2)),
         )
         settings.validate()
         return settings
@@ -234,6 +254,10 @@ class Settings:
                 problems.append("BLIND_INDEX_KEY must be base64")
         if self.secret_key and len(self.secret_key) < 32:
             problems.append("SECRET_KEY must be at least 32 characters")
+        if self.db_statement_timeout_ms < 0:
+            problems.append("DB_STATEMENT_TIMEOUT_MS must be 0 (off) or a positive number of milliseconds")
+        if self.longpoll_max_per_user < 0 or self.longpoll_max_per_process < 0:
+            problems.append("LONGPOLL_MAX_PER_USER and LONGPOLL_MAX_PER_PROCESS must not be negative")
         if self.is_production:
             problems.extend(self._development_values())
             if self.allow_loopback_callbacks:
@@ -253,6 +277,10 @@ class Settings:
                     found.append("ENCRYPTION_KEYS contains a development key")
             except ValueError:
                 pass  # already reported as invalid
+        if self.metrics_token and (
+            self.metrics_token.lower() in PLACEHOLDERS or len(self.metrics_token) < MIN_METRICS_TOKEN_LENGTH
+        ):
+            found.append(f"METRICS_TOKEN must be a random value of at least {MIN_METRICS_TOKEN_LENGTH} characters")
         if self.database_url == DEV_DATABASE_URL:
             found.append("DATABASE_URL is the development default")
         if self.redis_url == DEV_REDIS_URL:
@@ -272,7 +300,7 @@ class Settings:
 
     def as_public_dict(self) -> dict[str, object]:
         """Settings safe to log: everything but secrets and URL credentials."""
-        hidden = {"secret_key", "encryption_keys", "blind_index_key"}
+        hidden = {"secret_key", "encryption_keys", "blind_index_key", "metrics_token"}
         out: dict[str, object] = {}
         for f in fields(self):
             if f.name in hidden:

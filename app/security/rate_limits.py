@@ -21,6 +21,7 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from app.runtime import redis_options
 from app.security.tokens import InvalidToken, decode_once
 from config.settings import Settings
 
@@ -62,6 +63,8 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         key_func=user_or_ip,
         app=app,
         storage_uri=settings.redis_url,
+        # The request-path bounds on every Redis wait (short timeouts, one retry): an outage is a 503.
+        storage_options=redis_options(),
         key_prefix="ratelimit",
         default_limits=[settings.rate_limit_default],
         # Off: flask-limiter would stamp its own Retry-After on every response (overriding, e.g.,

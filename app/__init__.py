@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     from app.api.schemas import ProblemDocument
     from app.events import RedisEventBus
     from app.extensions import db, migrate
+    from app.jobs import longpoll
     from app.jobs.broker import celery_init_app
     from app.observability import metrics
     from app.security import crypto, lockout, mfa_challenges, rate_limits
@@ -87,6 +88,9 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         health_check_interval=30,
     )
     app.extensions["estacionate.events"] = RedisEventBus(redis_client, listener)
+    app.extensions[longpoll.EXTENSION_KEY] = longpoll.LongPolls(
+        redis_client, settings.longpoll_max_per_user, settings.longpoll_max_per_process
+    )
 
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=False)

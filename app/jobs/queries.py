@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from app.events import current_bus
 from app.extensions import db
+from app.jobs.longpoll import current_longpolls
 from app.jobs.report import channel
 from app.models import Job, JobStatus
 from app.problems import Problem
@@ -32,12 +33,16 @@ def visible_job(principal: Principal, job_id: uuid.UUID) -> Job:
 
 
 def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -> Job:
-    """The job, once terminal or after ``wait_seconds``; woken by ``job.finished`` events."""
+    """The job, once terminal or after ``wait_seconds``; woken by ``job.finished`` events.
+
+    Waiting holds a long-poll slot (app/jobs/longpoll.py); with none free, the job as it is now.
+    """
     if wait_seconds <= 0:
         return visible_job(principal, job_id)
     deadline = time.monotonic() + wait_seconds
     # Listen before the first read, so a job finishing in between still wakes us.
     subscription = current_bus().subscribe(channel(job_id))
+    slot = None
     try:
         while True:
             job = visible_job(principal, job_id)
@@ -45,9 +50,15 @@ def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -
             if JobStatus(job.status).is_terminal or remaining <= 0:
                 return job
             db.session.rollback()  # never sit idle in a transaction while waiting
+            if slot is None:
+                slot = current_longpolls().take(principal.user_id, remaining)
+                if slot is None:  # over a cap: answer now, like ?wait=0
+                    return job
             subscription.wait(min(remaining, RECHECK_SECONDS))
     finally:
         subscription.close()
+        if slot is not None:
+            current_longpolls().give_back(slot)
 
 
 def list_jobs(

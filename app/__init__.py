@@ -7,6 +7,7 @@ Everything else reaches them through ``current_app`` accessors.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import redis
 from flask_openapi3 import Info, OpenAPI
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     from app.api.schemas import ProblemDocument
     from app.events import RedisEventBus
     from app.extensions import db, migrate
+    from app.jobs import longpoll
     from app.jobs.broker import celery_init_app
     from app.observability import metrics
     from app.security import crypto, lockout, mfa_challenges, rate_limits
@@ -50,10 +52,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_content_length,
         SQLALCHEMY_DATABASE_URI=settings.sqlalchemy_url,
-        # One connection per gunicorn thread (16), a few spare. No pre-ping: it would add a SELECT 1 to
-        # every checkout (several per request); a connection broken by a database restart fails one
-        # statement, SQLAlchemy then invalidates the pool, and recycling bounds a connection's age.
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 16, "max_overflow": 8, "pool_recycle": 1800},
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
         JSON_SORT_KEYS=False,
         TESTING=settings.env == "test",
     )
@@ -96,17 +95,55 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         health_check_interval=30,
     )
     app.extensions["estacionate.events"] = RedisEventBus(redis_client, listener)
+    app.extensions[longpoll.EXTENSION_KEY] = longpoll.LongPolls(
+        redis_client, settings.longpoll_max_per_user, settings.longpoll_max_per_process
+    )
 
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=False)
     celery_init_app(app, settings)
 
     edge.init_app(app)
-    metrics.init_app(app)
+    metrics.init_app(app, settings)
     api.init_app(app)
     rate_limits.init_app(app, settings)
     cli.init_app(app)
     return app
+
+
+#: Bounds on every wait for PostgreSQL, so an outage is a prompt 503 (app/api/errors.py), never a hang.
+DB_CONNECT_TIMEOUT_SECONDS = 3
+DB_POOL_TIMEOUT_SECONDS = 5
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """SQLAlchemy engine options of the API and the workers.
+
+    One connection per gunicorn thread (16), a few spare; a request that finds none within
+    ``pool_timeout`` is a 503. No pre-ping: it would add a SELECT 1 to every checkout (several per
+    request); a connection broken by a database restart fails one statement (a 503), SQLAlchemy then
+    invalidates the pool, and recycling bounds a connection's age. libpq bounds the connect, and
+    TCP keepalives plus ``tcp_user_timeout`` notice a peer that vanished without closing. The server
+    cancels any statement after ``DB_STATEMENT_TIMEOUT_MS`` (set per connection at connect time, so
+    it costs no round trip); ``flask db upgrade`` turns it off for itself (migrations/env.py).
+    """
+    connect_args: dict[str, Any] = {
+        "connect_timeout": DB_CONNECT_TIMEOUT_SECONDS,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 10_000,
+    }
+    if settings.db_statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    return {
+        "pool_size": 16,
+        "max_overflow": 8,
+        "pool_recycle": 1800,
+        "pool_timeout": DB_POOL_TIMEOUT_SECONDS,
+        "connect_args": connect_args,
+    }
 
 
 def _migrations_dir() -> str:

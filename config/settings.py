@@ -34,6 +34,8 @@ PLACEHOLDERS = frozenset({"", "change-me", "changeme", "secret", "password", "de
 
 #: The callback task's soft time limit is 60 s; an attempt must end well before it.
 MAX_WEBHOOK_DEADLINE_SECONDS = 45.0
+#: ``secrets.token_urlsafe(32)`` gives 43 characters.
+MIN_METRICS_TOKEN_LENGTH = 32
 
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _WHATSAPP_ADDRESS = re.compile(r"^whatsapp:\+[1-9]\d{6,14}$")
@@ -206,6 +208,16 @@ class Settings:
     #: Where Twilio reaches this API: status callbacks go to, and are signed over, this + path.
     public_base_url: str = ""
     twilio_content_sids: Mapping[str, str] = field(default_factory=dict, hash=False)
+    #: Bearer token a Prometheus scrape must present; without one ``/metrics`` is open in
+    #: development and test and absent (404) in production.
+    metrics_token: str = field(default="", repr=False)
+    #: Every statement of the API and the workers is cancelled after this long (0: never);
+    #: ``flask db upgrade`` turns it off for its own connection.
+    db_statement_timeout_ms: int = 15000
+    #: Concurrent ``GET /v1/jobs/{id}?wait=`` per user (all processes) and per API process; a
+    #: long-poll over either cap answers at once with the current document.
+    longpoll_max_per_user: int = 4
+    longpoll_max_per_process: int = 8
 
     @property
     def is_production(self) -> bool:
@@ -269,6 +281,12 @@ class Settings:
             twilio_api_base=(env.get("TWILIO_API_BASE") or TWILIO_DEFAULT_API_BASE).strip().rstrip("/"),
             public_base_url=(env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/"),
             twilio_content_sids=_content_sids(env),
+            metrics_token=env.get("METRICS_TOKEN", ""),
+            db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 15000),
+            longpoll_max_per_user=_int(env, "LONGPOLL_MAX_PER_USER", 4),
+            # Half of gunicorn's threads (config/gunicorn.py reads WEB_THREADS, default 16), so
+            # long-polls can never take the threads that answer everything else.
+            longpoll_max_per_process=_int(env, "LONGPOLL_MAX_PER_PROCESS", max(1, _int(env, "WEB_THREADS", 16) // 2)),
         )
         settings.validate()
         return settings
@@ -300,6 +318,10 @@ class Settings:
             problems.append("PASSWORD_HASH_CONCURRENCY must be at least 1")
         if self.login_lock_threshold < 1 or self.mfa_lock_threshold < 1:
             problems.append("LOGIN_LOCK_THRESHOLD and MFA_LOCK_THRESHOLD must be at least 1")
+        if self.db_statement_timeout_ms < 0:
+            problems.append("DB_STATEMENT_TIMEOUT_MS must be 0 (off) or a positive number of milliseconds")
+        if self.longpoll_max_per_user < 0 or self.longpoll_max_per_process < 0:
+            problems.append("LONGPOLL_MAX_PER_USER and LONGPOLL_MAX_PER_PROCESS must not be negative")
         if self.is_production:
             problems.extend(self._development_values())
             if self.allow_loopback_callbacks:
@@ -330,6 +352,10 @@ class Settings:
                     found.append("ENCRYPTION_KEYS contains a development key")
             except ValueError:
                 pass  # already reported as invalid
+        if self.metrics_token and (
+            self.metrics_token.lower() in PLACEHOLDERS or len(self.metrics_token) < MIN_METRICS_TOKEN_LENGTH
+        ):
+            found.append(f"METRICS_TOKEN must be a random value of at least {MIN_METRICS_TOKEN_LENGTH} characters")
         if self.database_url == DEV_DATABASE_URL:
             found.append("DATABASE_URL is the development default")
         if self.redis_url == DEV_REDIS_URL:
@@ -349,7 +375,7 @@ class Settings:
 
     def as_public_dict(self) -> dict[str, object]:
         """Settings safe to log: everything but secrets and URL credentials."""
-        hidden = {"secret_key", "encryption_keys", "blind_index_key", "twilio_auth_token"}
+        hidden = {"secret_key", "encryption_keys", "blind_index_key", "twilio_auth_token", "metrics_token"}
         out: dict[str, object] = {}
         for f in fields(self):
             if f.name in hidden:

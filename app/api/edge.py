@@ -1,6 +1,8 @@
 """The HTTP edge, applied to every request and every response (errors included).
 
-Before: trace id; size limit (413); JSON-only bodies (415) that parse (400).
+Before: trace id; size limit (413); JSON-only bodies (415) that parse (400) and nest at most
+``MAX_JSON_DEPTH`` levels (400: deeper documents exhaust the parser's recursion, and no request of
+ours nests more than a few levels); NUL characters nowhere (422).
 After: ``X-Request-ID``, ``Cache-Control: no-store``, one JSON access-log line.
 Security headers come from flask-talisman, configured here.
 """
@@ -22,6 +24,9 @@ log = logging.getLogger("app.access")
 
 API_CSP = {"default-src": "'none'", "frame-ancestors": "'none'"}
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+#: Containers nested deeper than this are refused with 400. Our bodies nest two or three levels;
+#: Python's JSON parser recurses once per level and fails near 1,000 (a RecursionError, a 500).
+MAX_JSON_DEPTH = 64
 
 
 def _start() -> None:
@@ -42,7 +47,9 @@ def _start() -> None:
             raise Problem("payload-too-large", "The request body is larger than the 1 MiB limit.") from exc
         except BadRequest as exc:
             raise Problem("malformed-request", "The request body is not valid JSON.") from exc
-        where = _nul_pointer(body, "")
+        except RecursionError as exc:
+            raise _too_deep() from exc
+        where = _nul_pointer(body, "", 1)
         if where is not None:
             raise _nul(where or "/")
 
@@ -54,19 +61,30 @@ def _nul(pointer: str) -> Problem:
     )
 
 
-def _nul_pointer(value: Any, at: str) -> str | None:
+def _too_deep() -> Problem:
+    return Problem("malformed-request", f"The request body is nested too deep (at most {MAX_JSON_DEPTH} levels).")
+
+
+def _nul_pointer(value: Any, at: str, depth: int) -> str | None:
+    """Where the first NUL is, if any; raises the 400 for a container deeper than the limit.
+
+    One walk does both, so the depth check costs nothing extra on ordinary bodies; the recursion
+    stops at ``MAX_JSON_DEPTH`` levels, far below Python's own limit.
+    """
     if isinstance(value, str):
         return at if "\x00" in value else None
+    if isinstance(value, dict | list) and depth > MAX_JSON_DEPTH:
+        raise _too_deep()
     if isinstance(value, dict):
         for key, item in value.items():
             if "\x00" in str(key):
                 return f"{at}/{key}"
-            found = _nul_pointer(item, f"{at}/{key}")
+            found = _nul_pointer(item, f"{at}/{key}", depth + 1)
             if found is not None:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = _nul_pointer(item, f"{at}/{index}")
+            found = _nul_pointer(item, f"{at}/{index}", depth + 1)
             if found is not None:
                 return found
     return None

@@ -1,16 +1,29 @@
 """Every error leaves as ``application/problem+json``: typed problems, HTTP errors, validation
-errors and unexpected exceptions alike. A 500 never carries internals, only the trace id."""
+errors and unexpected exceptions alike. A 500 never carries internals, only the trace id.
+
+An outage is not a bug: when PostgreSQL, Redis or the broker cannot be reached (refused, reset,
+timed out, shutting down, starting up, a statement cancelled by ``statement_timeout``, the pool
+exhausted), the answer is ``503 service-unavailable`` with ``Retry-After``, found anywhere in the
+exception's chain (libraries wrap: flask-limiter's storage, SQLAlchemy around psycopg2). It is
+logged once at WARNING with the dependency and the error class, without a traceback: during an
+outage every request fails the same way, and a stack per request would bury everything else.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 
+import kombu.exceptions
+import psycopg2
+import redis.exceptions
+import sqlalchemy.exc
 from flask import Flask, Response
 from flask_limiter.errors import RateLimitExceeded
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from app.extensions import db
 from app.observability import trace
 from app.problems import Problem, pointer
 from app.security.rate_limits import seconds_until_reset
@@ -39,6 +52,68 @@ _HTTP_DETAILS = {
     415: "Send the body as application/json.",
     400: "The request could not be parsed.",
 }
+
+
+#: Seconds a client should wait before retrying after a 503.
+RETRY_AFTER_SECONDS = 5
+
+#: Exceptions that mean "a dependency is unreachable", and which dependency that is.
+OUTAGES: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    (
+        (
+            sqlalchemy.exc.OperationalError,  # refused, reset, shutting down, statement timeout...
+            sqlalchemy.exc.InterfaceError,  # connection already closed
+            sqlalchemy.exc.DisconnectionError,
+            sqlalchemy.exc.TimeoutError,  # no pooled connection within pool_timeout
+            psycopg2.OperationalError,
+            psycopg2.InterfaceError,
+        ),
+        "postgres",
+    ),
+    ((redis.exceptions.ConnectionError, redis.exceptions.TimeoutError), "redis"),
+    ((kombu.exceptions.OperationalError,), "broker"),
+)
+
+
+def outage_of(exc: BaseException) -> str | None:
+    """The dependency whose outage caused ``exc`` (searching its causes), or None for a bug."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for classes, dependency in OUTAGES:
+            if isinstance(current, classes):
+                return dependency
+        wrapped = getattr(current, "storage_error", None)  # limits.errors.StorageError
+        current = wrapped if isinstance(wrapped, BaseException) else (current.__cause__ or current.__context__)
+    return None
+
+
+def _unavailable(exc: BaseException, dependency: str) -> Response:
+    if dependency == "postgres":
+        _rollback_quietly()
+    log.warning("dependency unavailable", extra={"dependency": dependency, "error": _error_name(exc)})
+    return problem_response(
+        Problem(
+            "service-unavailable",
+            "A service this request needs is unavailable; retry shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    )
+
+
+def _error_name(exc: BaseException) -> str:
+    """The class of the driver's error, never its message (SQLAlchemy's holds the SQL and parameters)."""
+    original = getattr(exc, "orig", None)
+    return type(original if isinstance(original, BaseException) else exc).__name__
+
+
+def _rollback_quietly() -> None:
+    """End the failed transaction now; a connection SQLAlchemy saw disconnect is already invalidated."""
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone too; the pool replaces it on the next checkout
+        log.debug("rollback after an outage failed", exc_info=True)
 
 
 def problem_response(problem: Problem) -> Response:
@@ -73,6 +148,9 @@ def _http_error(exc: HTTPException) -> Response:
 def _unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return _http_error(exc)
+    dependency = outage_of(exc)
+    if dependency is not None:
+        return _unavailable(exc, dependency)
     log.exception("unhandled error")
     return problem_response(Problem("internal-error", "Something went wrong on our side; quote the trace id."))
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 
+from flask import current_app
+from kombu.transport.redis import PRIORITY_STEPS
+from kombu.transport.redis import Channel as RedisChannel
 from sqlalchemy import func, select
 
 from app.events import current_bus
 from app.extensions import db
-from app.jobs.broker import QUEUE
+from app.jobs.longpoll import current_longpolls
 from app.jobs.report import channel
 from app.models import Job, JobStatus
 from app.problems import Problem
-from app.runtime import current_redis
+from app.runtime import current_broker_redis
 from app.security.rbac import Principal, can_view_job
 from app.services.pagination import paginate
 
@@ -29,12 +33,16 @@ def visible_job(principal: Principal, job_id: uuid.UUID) -> Job:
 
 
 def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -> Job:
-    """The job, once terminal or after ``wait_seconds``; woken by ``job.finished`` events."""
+    """The job, once terminal or after ``wait_seconds``; woken by ``job.finished`` events.
+
+    Waiting holds a long-poll slot (app/jobs/longpoll.py); with none free, the job as it is now.
+    """
     if wait_seconds <= 0:
         return visible_job(principal, job_id)
     deadline = time.monotonic() + wait_seconds
     # Listen before the first read, so a job finishing in between still wakes us.
     subscription = current_bus().subscribe(channel(job_id))
+    slot = None
     try:
         while True:
             job = visible_job(principal, job_id)
@@ -42,9 +50,15 @@ def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -
             if JobStatus(job.status).is_terminal or remaining <= 0:
                 return job
             db.session.rollback()  # never sit idle in a transaction while waiting
+            if slot is None:
+                slot = current_longpolls().take(principal.user_id, remaining)
+                if slot is None:  # over a cap: answer now, like ?wait=0
+                    return job
             subscription.wait(min(remaining, RECHECK_SECONDS))
     finally:
         subscription.close()
+        if slot is not None:
+            current_longpolls().give_back(slot)
 
 
 def list_jobs(
@@ -58,13 +72,45 @@ def list_jobs(
     return paginate(query, [Job.created_at, Job.id], limit=limit, cursor=cursor, descending=True)
 
 
+#: What a scrape counts: the jobs the partial index ``ix_jobs_relay`` covers. Finished jobs grow
+#: without bound (a GROUP BY over them per scrape is a full scan); count them from logs or events.
+UNFINISHED = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
 def metrics_snapshot() -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    """Unfinished jobs by (type, status), and messages waiting per broker queue."""
     counts = {
         (row.type, row.status): row.n
         for row in db.session.execute(
-            select(Job.type, Job.status, func.count().label("n")).group_by(Job.type, Job.status)
+            select(Job.type, Job.status, func.count().label("n"))
+            .where(Job.status.in_(UNFINISHED))
+            .group_by(Job.type, Job.status)
         )
     }
     db.session.rollback()
-    queues = {QUEUE: int(current_redis().llen(QUEUE))}
-    return counts, queues
+    return counts, queue_depths()
+
+
+def queue_names() -> list[str]:
+    """The broker queues: Celery's ``task_queues`` when configured, else its default queue."""
+    conf = current_app.extensions["celery"].conf
+    queues = conf.task_queues
+    if queues:
+        return sorted(queues) if isinstance(queues, Mapping) else sorted(queue.name for queue in queues)
+    return [conf.task_default_queue]
+
+
+def queue_depths() -> dict[str, int]:
+    """Per queue, its messages in every priority list kombu's Redis transport keeps: one round trip."""
+    client = current_broker_redis()
+    names = queue_names()
+    if client is None:
+        return {}
+    suffixes = [""] + [f"{RedisChannel.sep}{step}" for step in PRIORITY_STEPS if step]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        for suffix in suffixes:
+            pipe.llen(name + suffix)
+    lengths = pipe.execute()
+    per = len(suffixes)
+    return {name: sum(lengths[i * per : (i + 1) * per]) for i, name in enumerate(names)}

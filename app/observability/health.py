@@ -1,14 +1,22 @@
-"""Liveness and readiness probes of Postgres, Redis and the broker."""
+"""Liveness and readiness probes of Postgres, Redis and the broker.
+
+Readiness names each dependency (``ok`` / ``unavailable``) and answers within a few seconds even
+when one is down: the database connect and Redis socket timeouts bound each check (app/__init__.py,
+app/runtime.py).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-import redis
+from flask import current_app
 from sqlalchemy import text
 
 from app.extensions import db
-from app.runtime import current_redis, current_settings
+from app.runtime import current_broker_redis, current_redis
+
+log = logging.getLogger(__name__)
 
 
 def _postgres() -> None:
@@ -21,15 +29,12 @@ def _redis() -> None:
 
 
 def _broker() -> None:
-    settings = current_settings()
-    if settings.broker_url == settings.redis_url:
-        current_redis().ping()
-        return
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=2, socket_connect_timeout=2)
-    try:
+    client = current_broker_redis()
+    if client is not None:
         client.ping()
-    finally:
-        client.close()
+        return
+    with current_app.extensions["celery"].connection_for_write() as connection:  # a broker that is not Redis
+        connection.ensure_connection(max_retries=1, timeout=2)
 
 
 CHECKS = {"postgres": _postgres, "redis": _redis, "broker": _broker}
@@ -42,8 +47,16 @@ def readiness() -> tuple[bool, dict[str, Any]]:
         try:
             check()
             results[name] = "ok"
-        except Exception:  # report, never raise: this endpoint exists to say what is down
-            db.session.rollback()
+        except Exception as exc:  # report, never raise: this endpoint exists to say what is down
+            log.warning("readiness check failed", extra={"dependency": name, "error": type(exc).__name__})
+            _rollback_quietly()
             results[name] = "unavailable"
             ready = False
     return ready, results
+
+
+def _rollback_quietly() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is already gone; the pool replaces it
+        log.debug("rollback after a failed check failed", exc_info=True)

@@ -1,13 +1,21 @@
-"""Prometheus metrics: request counts and latency, jobs by type/status, queue depth.
+"""Prometheus metrics: request counts and latency, unfinished jobs by type/status, queue depth.
 
 Under gunicorn with several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` (``make run``
 does) so counters from every process are merged at scrape time. Job counts and queue depth are
 read at scrape time from Postgres and Redis, the sources of truth, rather than counted in
-processes that may have died.
+processes that may have died. A scrape costs one query over unfinished jobs only (the partial
+index ``ix_jobs_relay``) and one Redis round trip, whatever the size of the jobs table.
+
+Access: ``METRICS_TOKEN`` set, a scrape must send ``Authorization: Bearer <token>`` (compared in
+constant time; wrong or missing: 401 ``unauthenticated`` with ``WWW-Authenticate``). Without a
+token the endpoint is open in development and test, and in production it is not registered at all
+(404) and a warning says so at start.
 """
 
 from __future__ import annotations
 
+import hmac
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -17,6 +25,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from app.problems import Problem
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
 
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
 HTTP_LATENCY = Histogram(
@@ -37,7 +50,9 @@ class JobStateCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from app.jobs import metrics_snapshot
 
-        jobs = GaugeMetricFamily("jobs", "Jobs by type and status", labels=["type", "status"])
+        jobs = GaugeMetricFamily(
+            "jobs", "Unfinished (queued or running) jobs by type and status", labels=["type", "status"]
+        )
         depth = GaugeMetricFamily("celery_queue_depth", "Messages waiting in the broker queue", labels=["queue"])
         with self.app.app_context():
             counts, queues = metrics_snapshot()
@@ -49,7 +64,17 @@ class JobStateCollector(Collector):
         yield depth
 
 
-def init_app(app: Flask) -> None:
+def _authorize(token: str) -> None:
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        raise Problem(
+            "unauthenticated",
+            "Send 'Authorization: Bearer <METRICS_TOKEN>'.",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+
+
+def init_app(app: Flask, settings: Settings) -> None:
     @app.before_request
     def _start_timer() -> None:
         g.request_started = time.perf_counter()
@@ -63,7 +88,13 @@ def init_app(app: Flask) -> None:
             HTTP_LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
         return response
 
+    if not settings.metrics_token and settings.is_production:
+        log.warning("METRICS_TOKEN is not set: /metrics is disabled (404) in production")
+        return
+
     def metrics() -> Response:
+        if settings.metrics_token:
+            _authorize(settings.metrics_token)
         registry = CollectorRegistry()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             MultiProcessCollector(registry)

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 
+from app.runtime import redis_options
 from config.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,6 +88,8 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         key_func=user_or_ip,
         app=app,
         storage_uri=settings.redis_url,
+        # The request-path bounds on every Redis wait (short timeouts, one retry): an outage is a 503.
+        storage_options=redis_options(),
         key_prefix="ratelimit",
         default_limits=[settings.rate_limit_default],
         # Off: flask-limiter would stamp its own Retry-After on every response (overriding, e.g.,

@@ -2,6 +2,11 @@
 
 The cursor is an opaque encoding of the last row's sort key, so pages stay stable while rows are
 inserted and no OFFSET scan grows with the page number.
+
+A cursor comes back from the client, so it is input like any other: every value must be a JSON
+string of its key's kind (text without NUL, a UUID, an instant with an offset), or the request is a
+422 pointing at ``/cursor``. Instants are taken in UTC before they reach SQL: PostgreSQL refuses
+offsets beyond +-15:59, which Python accepts.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, tuple_
@@ -34,11 +39,23 @@ def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
         if not isinstance(raw, list) or len(raw) != len(kinds):
             raise ValueError("wrong shape")
-        return [datetime.fromisoformat(v) if kind is datetime else kind(v) for v, kind in zip(raw, kinds, strict=True)]
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [_key_value(value, kind) for value, kind in zip(raw, kinds, strict=True)]
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, UnicodeDecodeError) as exc:
         raise Problem(
             "validation-error", "The cursor is not valid.", errors=[{"pointer": "/cursor", "detail": "invalid cursor"}]
         ) from exc
+
+
+def _key_value(value: Any, kind: type) -> Any:
+    """One sort-key value of a cursor, checked for its kind (we only ever encode strings)."""
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValueError("not a text without NUL")
+    if kind is datetime:
+        instant = datetime.fromisoformat(value)
+        if instant.tzinfo is None:
+            raise ValueError("an instant without an offset")
+        return instant.astimezone(UTC)  # OverflowError near the ends of the calendar
+    return kind(value)
 
 
 def paginate(

@@ -135,6 +135,24 @@ def procfile_argv(name: str, env: Mapping[str, str]) -> list[str]:
     raise BenchError(f"the Procfile has no {name!r} process")
 
 
+def all_queues(argv: list[str]) -> list[str]:
+    """A worker command line without its ``-Q`` (and ``-n``): one worker consuming every queue.
+
+    Production splits its workers by queue (Procfile ``worker`` and ``bulk``); the benchmark keeps
+    measuring one worker of WORKER_CONCURRENCY children serving everything, comparable across runs.
+    """
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("-Q", "--queues", "-n", "--hostname"):
+            skip = True
+        else:
+            out.append(arg)
+    return out
+
+
 def _stack_script() -> ModuleType:
     """``scripts/stack.py`` (not a package), loaded by path for its embedded-server classes."""
     spec = importlib.util.spec_from_file_location("estacionate_stack_script", ROOT / "scripts" / "stack.py")
@@ -346,7 +364,7 @@ class BenchStack:
 
     def start_app_worker(self) -> Child:
         """The Procfile's ``worker``: one Celery worker, prefork with WORKER_CONCURRENCY children."""
-        argv = [*procfile_argv("worker", self.env), "-n", f"bench-app-{self.run_id}@%h"]
+        argv = [*all_queues(procfile_argv("worker", self.env)), "-n", f"bench-app-{self.run_id}@%h"]
         child = self._start("worker", argv)
         child.wait_for_log(" ready.")
         say(f"Celery worker (prefork -c {WORKER_CONCURRENCY}) ready")
@@ -354,7 +372,7 @@ class BenchStack:
 
     def start_noop_worker(self) -> Child:
         """The same worker command line with the app swapped for ``bench.celery_noop`` (baseline)."""
-        argv = procfile_argv("worker", self.env)
+        argv = all_queues(procfile_argv("worker", self.env))
         argv[argv.index("-A") + 1] = "bench.celery_noop:celery"
         child = self._start("noop-worker", [*argv, "-n", f"bench-noop-{self.run_id}@%h"])
         child.wait_for_log(" ready.")

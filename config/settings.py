@@ -150,8 +150,9 @@ class Settings:
     job_max_attempts: int = 5
     #: Queued or running jobs one user may have; beyond it submitting answers 429 (system jobs exempt).
     job_max_unfinished_per_user: int = 100
-    #: The relay fails a job it has published this many times without any worker claiming it
-    #: (a job type no worker knows); re-publishes back off from JOB_REPUBLISH_AFTER_SECONDS up to 16x.
+    #: The relay fails a job it has published this many times without any worker claiming it while
+    #: its queue is empty (a job type no worker knows); re-publishes back off from
+    #: JOB_REPUBLISH_AFTER_SECONDS up to 16x.
     job_max_dispatches: int = 10
     #: Finished jobs (and their webhook deliveries) are purged this long after they finished.
     job_retention_days: int = 30

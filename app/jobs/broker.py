@@ -20,6 +20,7 @@ from celery import Celery, Task
 from celery.schedules import crontab
 from flask import Flask, current_app
 from kombu import Queue
+from kombu.exceptions import ChannelError
 
 from app.jobs.types import QUEUES, SYSTEM, task_routes
 from app.observability import trace
@@ -121,6 +122,19 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
     celery.set_default()
     app.extensions[EXTENSION_KEY] = celery
     return celery
+
+
+def queue_depth(queue: str) -> int | None:
+    """Messages waiting in a broker queue, or None when the broker cannot tell (it is down)."""
+    celery: Celery = current_app.extensions[EXTENSION_KEY]
+    try:
+        with celery.connection_for_read() as connection:
+            return int(connection.default_channel.queue_declare(queue=queue, passive=True).message_count)
+    except ChannelError:  # no such queue: on Redis, an empty queue is a missing key
+        return 0
+    except Exception:
+        log.warning("could not read the depth of a queue", extra={"queue": queue}, exc_info=True)
+        return None
 
 
 def publish(

@@ -9,8 +9,11 @@ is harmless anyway (the claim is a CAS). Idle, a relay is one indexed SELECT per
 
 Each re-publish is counted (``jobs.dispatches``, reset by every claim) and the next one backs off,
 doubling from ``job_republish_after_seconds`` up to 16 times it. A job published
-``job_max_dispatches`` times without any worker claiming it (its type is one no worker knows) is
-failed with ``internal-error`` instead of being re-published forever.
+``job_max_dispatches`` times without any worker claiming it, while its queue is empty (the workers
+took every message and none claimed this job: its type is one no worker knows), is failed with
+``internal-error`` instead of being re-published forever. While its queue still holds messages the
+job may simply be waiting behind a backlog, or for a worker to serve that queue at all: it keeps
+being re-published at the longest interval and is never failed for it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from sqlalchemy import Interval, func, literal, or_, select, update
 
 from app.extensions import db
 from app.jobs import report, runner
-from app.jobs.broker import publish
+from app.jobs.broker import publish, queue_depth
+from app.jobs.types import queue_for
 from app.models import JobStatus, WebhookDelivery
 from app.runtime import current_settings
 
@@ -55,8 +59,13 @@ def relay_jobs(batch: int = BATCH) -> int:
     if not rows:
         db.session.rollback()
         return 0
-    exhausted = [row for row in rows if row.dispatches >= settings.job_max_dispatches]
-    due = [row for row in rows if row.dispatches < settings.job_max_dispatches]
+    due, exhausted = [], []
+    for row in rows:
+        (exhausted if row.dispatches >= settings.job_max_dispatches else due).append(row)
+    if exhausted:
+        depth = {queue: queue_depth(queue) for queue in {queue_for(row.type) for row in exhausted}}
+        due.extend(row for row in exhausted if depth[queue_for(row.type)] != 0)
+        exhausted = [row for row in exhausted if depth[queue_for(row.type)] == 0]
     if due:
         first = settings.job_republish_after_seconds
         db.session.execute(

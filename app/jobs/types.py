@@ -58,6 +58,12 @@ def job_type(name: str) -> JobType:
     return JOB_TYPES[name]
 
 
+def queue_for(task_name: str) -> str:
+    """The queue a task name is routed to (``system`` for anything that is not a job type)."""
+    jt = JOB_TYPES.get(task_name)
+    return jt.queue if jt else SYSTEM
+
+
 def task_routes() -> dict[str, dict[str, str]]:
     """Celery ``task_routes``: each job type to its queue; everything else goes to ``system``."""
     return {jt.name: {"queue": jt.queue} for jt in JOB_TYPES.values()}

@@ -82,7 +82,7 @@ def test_a_long_job_whose_worker_was_sigkilled_is_taken_over_within_a_lease(isol
 def test_a_job_running_for_several_leases_is_not_taken_over_while_its_worker_lives(isolated_stack_factory):
     stack = isolated_stack_factory(JOB_LEASE_SECONDS="1.5")
     headers = stack.login(stack.create_user())
-    stack.start_worker(concurrency=1, label="bulk", queues=["bulk"])
+    stack.start_worker(concurrency=2, label="bulk", queues=["bulk"])  # a free child could take it over
     stack.start_worker(concurrency=1, label="system", queues=["system"])
     stack.start_beat()  # the relay runs every second, looking for expired leases
     accepted = stack.client().post("/v1/system/ping", json={"sleep_ms": 5000}, headers=headers)

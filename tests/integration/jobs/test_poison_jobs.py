@@ -77,3 +77,19 @@ def test_a_job_of_a_type_no_worker_knows_fails_after_its_dispatches(isolated_sta
         assert time.monotonic() < deadline, "the failure was never reported to the callback"
         time.sleep(0.1)
     assert b'"status":"failed"' in httpserver.log[0][0].get_data().replace(b" ", b"")
+
+
+def test_a_job_waiting_behind_a_backlog_is_never_failed_for_its_dispatches(isolated_stack_factory):
+    """Re-publishes while its queue still holds messages prove nothing: the job is only waiting."""
+    stack = isolated_stack_factory(JOB_MAX_DISPATCHES="1", JOB_REPUBLISH_AFTER_SECONDS="0.2")
+    headers = stack.login(stack.create_user())
+    job_id = stack.client().post("/v1/system/ping", json={}, headers=headers).get_json()["job_id"]
+    stack.start_worker(label="system", queues=["system"])  # no worker serves the bulk queue yet
+    stack.start_beat()
+    deadline = time.monotonic() + 60
+    while stack.sql("SELECT dispatches FROM jobs WHERE id = %s", (job_id,))[0][0] < 3:
+        assert time.monotonic() < deadline, "the relay never re-published the waiting job"
+        time.sleep(0.1)
+    assert stack.sql("SELECT status FROM jobs WHERE id = %s", (job_id,))[0][0] == "queued"
+    stack.start_worker(label="bulk", queues=["bulk"])
+    assert wait_terminal(stack, job_id, timeout=30) == ("succeeded", 1)

@@ -13,7 +13,8 @@
   ``RATE_LIMIT_AUTH`` below).
 - Processes come from the Procfile's own command lines (``web`` = gunicorn with
   ``config/gunicorn.py``, ``WEB_CONCURRENCY=2``; ``worker`` = one Celery worker, prefork
-  ``--concurrency 2``), so the benchmark follows whatever production runs. Beat is never started.
+  ``--concurrency 2``, its ``-Q`` dropped so it serves every queue), so the benchmark follows
+  whatever production runs. Beat is never started.
 
 Everything started here is stopped in ``close()``: child process groups, the database, the Redis
 db's contents, the embedded servers and the temporary directory.

@@ -13,7 +13,8 @@
   ``RATE_LIMIT_AUTH`` below).
 - Processes come from the Procfile's own command lines (``web`` = gunicorn with
   ``config/gunicorn.py``, ``WEB_CONCURRENCY=2``; ``worker`` = one Celery worker, prefork
-  ``--concurrency 2``), so the benchmark follows whatever production runs. Beat is never started.
+  ``--concurrency 2``, its ``-Q`` dropped so it serves every queue), so the benchmark follows
+  whatever production runs. Beat is never started.
 
 Everything started here is stopped in ``close()``: child process groups, the database, the Redis
 db's contents, the embedded servers and the temporary directory.
@@ -133,6 +134,24 @@ def procfile_argv(name: str, env: Mapping[str, str]) -> list[str]:
                 argv[0] = str(BIN / argv[0])
             return argv
     raise BenchError(f"the Procfile has no {name!r} process")
+
+
+def all_queues(argv: list[str]) -> list[str]:
+    """A worker command line without its ``-Q`` (and ``-n``): one worker consuming every queue.
+
+    Production splits its workers by queue (Procfile ``worker`` and ``bulk``); the benchmark keeps
+    measuring one worker of WORKER_CONCURRENCY children serving everything, comparable across runs.
+    """
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("-Q", "--queues", "-n", "--hostname"):
+            skip = True
+        else:
+            out.append(arg)
+    return out
 
 
 def _stack_script() -> ModuleType:
@@ -349,7 +368,7 @@ class BenchStack:
 
     def start_app_worker(self) -> Child:
         """The Procfile's ``worker``: one Celery worker, prefork with WORKER_CONCURRENCY children."""
-        argv = [*procfile_argv("worker", self.env), "-n", f"bench-app-{self.run_id}@%h"]
+        argv = [*all_queues(procfile_argv("worker", self.env)), "-n", f"bench-app-{self.run_id}@%h"]
         child = self._start("worker", argv)
         child.wait_for_log(" ready.")
         say(f"Celery worker (prefork -c {WORKER_CONCURRENCY}) ready")
@@ -357,7 +376,7 @@ class BenchStack:
 
     def start_noop_worker(self) -> Child:
         """The same worker command line with the app swapped for ``bench.celery_noop`` (baseline)."""
-        argv = procfile_argv("worker", self.env)
+        argv = all_queues(procfile_argv("worker", self.env))
         argv[argv.index("-A") + 1] = "bench.celery_noop:celery"
         child = self._start("noop-worker", [*argv, "-n", f"bench-noop-{self.run_id}@%h"])
         child.wait_for_log(" ready.")

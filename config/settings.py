@@ -180,9 +180,19 @@ class Settings:
 
     #: A queued job whose message has not been consumed after this long is published again.
     job_republish_after_seconds: float = 60.0
-    #: A running job's lease is its task's hard time limit plus this grace.
-    job_lease_grace_seconds: float = 30.0
+    #: A running job's lease: renewed every third of it while its worker lives (a heartbeat in
+    #: the worker process, and every progress commit), so a job whose worker died is taken over
+    #: within about this long, whatever its time limit.
+    job_lease_seconds: float = 60.0
     job_max_attempts: int = 5
+    #: Queued or running jobs one user may have; beyond it submitting answers 429 (system jobs exempt).
+    job_max_unfinished_per_user: int = 100
+    #: The relay fails a job it has published this many times without any worker claiming it while
+    #: its queue is empty (a job type no worker knows); re-publishes back off from
+    #: JOB_REPUBLISH_AFTER_SECONDS up to 16x.
+    job_max_dispatches: int = 10
+    #: Finished jobs (and their webhook deliveries) are purged this long after they finished.
+    job_retention_days: int = 30
     relay_interval_seconds: float = 5.0
     celery_visibility_timeout_seconds: int = 2 * 3600
 
@@ -265,8 +275,11 @@ class Settings:
             argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1 if testing else 4),
             password_hash_concurrency=_int(env, "PASSWORD_HASH_CONCURRENCY", 2),
             job_republish_after_seconds=_float(env, "JOB_REPUBLISH_AFTER_SECONDS", 2.0 if testing else 60.0),
-            job_lease_grace_seconds=_float(env, "JOB_LEASE_GRACE_SECONDS", 2.0 if testing else 30.0),
+            job_lease_seconds=_float(env, "JOB_LEASE_SECONDS", 4.0 if testing else 60.0),
             job_max_attempts=_int(env, "JOB_MAX_ATTEMPTS", 5),
+            job_max_unfinished_per_user=_int(env, "JOB_MAX_UNFINISHED_PER_USER", 100),
+            job_max_dispatches=_int(env, "JOB_MAX_DISPATCHES", 10),
+            job_retention_days=_int(env, "JOB_RETENTION_DAYS", 30),
             relay_interval_seconds=_float(env, "RELAY_INTERVAL_SECONDS", 1.0 if testing else 5.0),
             celery_visibility_timeout_seconds=_int(env, "CELERY_VISIBILITY_TIMEOUT_SECONDS", 2 * 3600),
             webhook_deadline_seconds=_float(env, "WEBHOOK_DEADLINE_SECONDS", 15.0),
@@ -322,6 +335,11 @@ class Settings:
             problems.append("DB_STATEMENT_TIMEOUT_MS must be 0 (off) or a positive number of milliseconds")
         if self.longpoll_max_per_user < 0 or self.longpoll_max_per_process < 0:
             problems.append("LONGPOLL_MAX_PER_USER and LONGPOLL_MAX_PER_PROCESS must not be negative")
+        if self.job_lease_seconds <= 0:
+            problems.append("JOB_LEASE_SECONDS must be positive")
+        for name in ("JOB_MAX_UNFINISHED_PER_USER", "JOB_MAX_DISPATCHES", "JOB_RETENTION_DAYS"):
+            if getattr(self, name.lower()) < 1:
+                problems.append(f"{name} must be at least 1")
         if self.is_production:
             problems.extend(self._development_values())
             if self.allow_loopback_callbacks:

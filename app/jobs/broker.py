@@ -3,6 +3,11 @@
 Tasks run inside an app context. The API never imports ``workers``: it publishes by task name
 through ``publish`` and a message carries only the job id (no personal data in Redis) plus the
 trace id in its headers.
+
+Three queues (``app/jobs/types.py``): ``interactive``, ``bulk`` and ``system``. Routing is by task
+name, derived from the job types, so the API's publishes and the workers agree without either
+naming a queue. A worker started without ``-Q`` consumes all three (tests, ``make bench``);
+production runs an interactive+system worker and a separate bulk worker (Procfile).
 """
 
 from __future__ import annotations
@@ -14,14 +19,19 @@ from typing import Any
 from celery import Celery, Task
 from celery.schedules import crontab
 from flask import Flask, current_app
+from kombu import Queue
+from kombu.exceptions import ChannelError
 
+from app.jobs.types import QUEUES, SYSTEM, task_routes
 from app.observability import trace
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "celery"
-QUEUE = "estacionate"
+#: The queue of everything that is not a job type (kept under this name for ``metrics_snapshot``,
+#: which reports one queue's depth; ``QUEUES`` lists them all).
+QUEUE = SYSTEM
 
 #: A publish that cannot reach the broker quickly gives up: the row is already committed and the
 #: outbox relay will publish it later, so the API must not hang on a broker outage.
@@ -40,7 +50,6 @@ def delivery_settings(broker_url: str, visibility_timeout: int) -> dict[str, Any
             "socket_timeout": 5,
             "socket_connect_timeout": 5,
         },
-        "task_default_queue": QUEUE,
         "task_ignore_result": True,
         "result_backend": None,
         "task_serializer": "json",
@@ -68,14 +77,17 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
     celery = Celery(app.name, task_cls=FlaskTask)
     celery.conf.update(
         **delivery_settings(settings.broker_url, settings.celery_visibility_timeout_seconds),
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue=SYSTEM,
+        task_routes=task_routes(),
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         beat_schedule={
             "jobs.relay": {
                 "task": "jobs.relay",
                 "schedule": timedelta(seconds=settings.relay_interval_seconds),
-                # A relay message that waited longer than one interval is stale: drop it.
-                "options": {"expires": max(1.0, settings.relay_interval_seconds * 2)},
+                # No expiry: recovery must never be dropped unexecuted. Relays that piled up behind
+                # a busy system worker run back to back; each is one indexed SELECT when idle.
             },
             "availability.generate_daily": {
                 "task": "availability.generate_daily",
@@ -99,6 +111,12 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
                 "schedule": timedelta(hours=1),
                 "options": {"expires": 600},
             },
+            "jobs.purge_finished": {
+                # Nightly, 07:30 UTC (small hours in Chile): jobs and deliveries past their retention.
+                "task": "jobs.purge_finished",
+                "schedule": crontab(hour=7, minute=30),
+                "options": {"expires": 3600},
+            },
         },
     )
     celery.set_default()
@@ -106,20 +124,41 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
     return celery
 
 
-def publish(task_name: str, args: list[Any], *, trace_id: str | None = None, countdown: float | None = None) -> bool:
-    """Send a task by name; return False (and log) when the broker is unreachable."""
+def queue_depth(queue: str) -> int | None:
+    """Messages waiting in a broker queue, or None when the broker cannot tell (it is down)."""
+    celery: Celery = current_app.extensions[EXTENSION_KEY]
+    try:
+        with celery.connection_for_read() as connection:
+            return int(connection.default_channel.queue_declare(queue=queue, passive=True).message_count)
+    except ChannelError:  # no such queue: on Redis, an empty queue is a missing key
+        return 0
+    except Exception:
+        log.warning("could not read the depth of a queue", extra={"queue": queue}, exc_info=True)
+        return None
+
+
+def publish(
+    task_name: str,
+    args: list[Any],
+    *,
+    trace_id: str | None = None,
+    countdown: float | None = None,
+    kwargs: dict[str, Any] | None = None,
+) -> bool:
+    """Send a task by name (routed to its queue); return False (and log) when the broker is unreachable."""
     celery: Celery = current_app.extensions[EXTENSION_KEY]
     try:
         celery.send_task(
             task_name,
             args=args,
+            kwargs=kwargs,
             headers={"trace_id": trace_id or trace.current()},
             countdown=countdown,
             retry=True,
             retry_policy=PUBLISH_RETRY_POLICY,
-            # The arguments are ids: show them as they are instead of paying for a safe repr.
+            # The arguments are ids and counters: show them as they are instead of paying for a safe repr.
             argsrepr=repr(args),
-            kwargsrepr="{}",
+            kwargsrepr=repr(kwargs or {}),
         )
     except Exception:  # the broker is down: the outbox relay publishes it later
         log.warning("publish failed; the relay will retry", extra={"task": task_name}, exc_info=True)

@@ -4,7 +4,16 @@ It re-publishes jobs still ``queued`` after ``job_republish_after_seconds`` (the
 lost, e.g. the broker was flushed or down at submit time) and ``running`` jobs whose lease
 expired (their worker died), and it publishes webhook deliveries whose retry time has come.
 Rows are picked with ``FOR UPDATE SKIP LOCKED`` and pushed forward before publishing, so two
-relays never double up; a duplicate message is harmless anyway (the claim is a CAS).
+relays never double up and relays that piled up run back to back harmlessly; a duplicate message
+is harmless anyway (the claim is a CAS). Idle, a relay is one indexed SELECT per table.
+
+Each re-publish is counted (``jobs.dispatches``, reset by every claim) and the next one backs off,
+doubling from ``job_republish_after_seconds`` up to 16 times it. A job published
+``job_max_dispatches`` times without any worker claiming it, while its queue is empty (the workers
+took every message and none claimed this job: its type is one no worker knows), is failed with
+``internal-error`` instead of being re-published forever. While its queue still holds messages the
+job may simply be waiting behind a backlog, or for a worker to serve that queue at all: it keeps
+being re-published at the longest interval and is never failed for it.
 """
 
 from __future__ import annotations
@@ -12,41 +21,75 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Interval, func, literal, or_, select, update
 
 from app.extensions import db
-from app.jobs.broker import publish
-from app.models import Job, JobStatus, WebhookDelivery
+from app.jobs import report, runner
+from app.jobs.broker import publish, queue_depth
+from app.jobs.types import queue_for
+from app.models import JobStatus, WebhookDelivery
 from app.runtime import current_settings
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
+#: Re-publish delays double with each dispatch up to 2**MAX_BACKOFF_DOUBLINGS times the first.
+MAX_BACKOFF_DOUBLINGS = 4
+
+JOBS = runner.JOBS
 
 
 def relay_jobs(batch: int = BATCH) -> int:
     settings = current_settings()
+    c = JOBS.c
+    now = func.now()
     rows = db.session.execute(
-        select(Job.id, Job.type, Job.trace_id)
-        .where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]), Job.dispatch_after <= func.now())
-        .order_by(Job.dispatch_after)
+        select(*runner._CLAIMED, c.dispatches)
+        .where(
+            c.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+            c.dispatch_after <= now,
+            # A running job's heartbeat renews only its lease (a cheap HOT update), so its
+            # dispatch_after may have passed while the lease still holds: skip it.
+            or_(c.status == JobStatus.QUEUED, c.lease_expires_at <= now),
+        )
+        .order_by(c.dispatch_after)
         .limit(batch)
         .with_for_update(skip_locked=True)
     ).all()
     if not rows:
         db.session.rollback()
         return 0
-    db.session.execute(
-        update(Job)
-        .where(Job.id.in_([r.id for r in rows]))
-        .values(dispatch_after=func.now() + timedelta(seconds=settings.job_republish_after_seconds))
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+    due, exhausted = [], []
     for row in rows:
-        publish(row.type, [str(row.id)], trace_id=row.trace_id)
-    log.info("relay re-published jobs", extra={"count": len(rows)})
-    return len(rows)
+        (exhausted if row.dispatches >= settings.job_max_dispatches else due).append(row)
+    if exhausted:
+        depth = {queue: queue_depth(queue) for queue in {queue_for(row.type) for row in exhausted}}
+        due.extend(row for row in exhausted if depth[queue_for(row.type)] != 0)
+        exhausted = [row for row in exhausted if depth[queue_for(row.type)] == 0]
+    if due:
+        first = settings.job_republish_after_seconds
+        db.session.execute(
+            update(JOBS)
+            .where(c.id.in_([r.id for r in due]))
+            .values(
+                dispatches=c.dispatches + 1,
+                dispatch_after=now
+                + literal(timedelta(seconds=first), Interval)
+                * func.power(2, func.least(c.dispatches, MAX_BACKOFF_DOUBLINGS)),
+            )
+        )
+    abandoned = runner.abandon(exhausted) if exhausted else []
+    db.session.commit()
+    for run in abandoned:
+        report.finished(run, JobStatus.FAILED)
+    failed = [row.id for row in due if not publish(row.type, [str(row.id)], trace_id=row.trace_id)]
+    if failed:
+        # The broker refused: this was no dispatch, so it must not count towards abandoning the job.
+        db.session.execute(update(JOBS).where(c.id.in_(failed), c.dispatches > 0).values(dispatches=c.dispatches - 1))
+        db.session.commit()
+    if due:
+        log.info("relay re-published jobs", extra={"count": len(due) - len(failed)})
+    return len(due) + len(abandoned)
 
 
 def relay_webhooks(batch: int = BATCH) -> int:

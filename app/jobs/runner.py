@@ -1,37 +1,63 @@
 """Running a job exactly once in effect, on top of at-least-once delivery.
 
 1. Claim: compare-and-swap ``queued -> running`` (or take over a ``running`` job whose lease
-   expired), version + 1, committed at once so the relay can see the lease.
-2. Work: the handler runs inside a fresh transaction and returns the result.
+   expired), attempt + 1, version + 1, committed at once so the relay can see the lease. The
+   claim returns the payload's ciphertext; it is decrypted afterwards, in Python, so a payload no
+   key of the ring opens is a failed attempt like any other instead of a claim that never commits.
+2. Work: the handler runs inside a fresh transaction and returns the result. Meanwhile the
+   process's heartbeat (``app/jobs/heartbeat.py``) renews the short lease every third of it.
 3. Finish: the terminal state is written with a compare-and-swap on the claimed version *in the
    same transaction as the handler's changes*. If another worker took the job over meanwhile the
    swap matches nothing and everything rolls back: a redelivered message, a duplicate publish or
    a zombie worker can never apply the work twice.
 4. Report, after commit: wake long-pollers, send the callback, log.
+
+Failures:
+
+- A typed failure (``Problem``) ends the job ``failed`` with that problem document.
+- Any other exception is a failed attempt: re-queued with backoff and jitter, and ``failed`` with
+  ``internal-error`` after ``JOB_MAX_ATTEMPTS``.
+- The database connection failing (``app/jobs/outage.py``) is not the job's fault: the task
+  re-publishes itself within a few seconds, over and over for up to ``OUTAGE_RETRY_SECONDS``,
+  carrying the attempt number it claimed. The claim takes back its own ``running`` job by that
+  number (``status = 'running' AND attempts = :attempt``) without counting an attempt, so work in
+  flight resumes within seconds of the database's return instead of when its lease runs out.
+  The attempt number identifies a claim: only a new claim changes it, while the version also moves
+  with every progress commit, whose outcome is unknown when the connection dies during it. A
+  finish whose commit outcome is unknown is safe: if it did commit, the job is terminal and the
+  retried message finds nothing to claim.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, update
+from sqlalchemy import LargeBinary, and_, case, func, insert, or_, type_coerce, update
 
 from app.extensions import db
-from app.jobs import report
+from app.jobs import heartbeat, report
 from app.jobs.broker import publish
-from app.jobs.types import job_type
+from app.jobs.outage import is_connection_failure
 from app.models import Job, JobStatus, WebhookDelivery
 from app.observability import trace
 from app.problems import Problem
 from app.runtime import current_settings
 
 log = logging.getLogger(__name__)
+
+#: How long a task keeps re-publishing itself while the database is unreachable; past that the
+#: lease (running jobs) or the relay (queued jobs) recovers it once the database is back.
+OUTAGE_RETRY_SECONDS = 300.0
+#: Retry delays while the database is down grow to this cap, so a job resumes within a few
+#: seconds of the database's return.
+OUTAGE_RETRY_MAX_DELAY = 3.0
 
 
 class LeaseLost(Exception):
@@ -42,18 +68,34 @@ class LeaseLost(Exception):
 class JobRun:
     id: uuid.UUID
     type: str
-    owner_user_id: uuid.UUID
-    payload: dict[str, Any]
+    owner_user_id: uuid.UUID | None
     version: int
     attempts: int
     trace_id: str | None
-    callback_url: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    callback_url: str | None = None
     delivery_id: uuid.UUID | None = field(default=None)
+    _sealed_payload: bytes | None = field(default=None, repr=False)
+    _sealed_callback: bytes | None = field(default=None, repr=False)
 
-    def _swap(self, **values: Any) -> None:
+    def open(self) -> None:
+        """Decrypt the payload and callback URL the claim returned as ciphertext.
+
+        Raises whatever the keyring raises (unknown key id, tampered ciphertext): the caller
+        counts it as a failed attempt. The callback is opened first, so a job whose payload
+        cannot be read still reports its failure to its callback.
+        """
+        if self._sealed_callback is not None:
+            self.callback_url = JOBS.c.callback_url_encrypted.type.process_result_value(self._sealed_callback, None)
+            self._sealed_callback = None
+        if self._sealed_payload is not None:
+            self.payload = JOBS.c.payload.type.process_result_value(self._sealed_payload, None)
+            self._sealed_payload = None
+
+    def _swap(self, *, expect: tuple[JobStatus, ...] = (JobStatus.RUNNING,), **values: Any) -> None:
         matched = db.session.execute(
             update(JOBS)
-            .where(JOBS.c.id == self.id, JOBS.c.version == self.version, JOBS.c.status == JobStatus.RUNNING)
+            .where(JOBS.c.id == self.id, JOBS.c.version == self.version, JOBS.c.status.in_(expect))
             .values(version=JOBS.c.version + 1, updated_at=func.now(), **values)
         ).rowcount
         if matched != 1:
@@ -62,19 +104,27 @@ class JobRun:
 
     def progress(self, done: int, total: int) -> None:
         """Record progress and renew the lease, in the current transaction (batch jobs commit after)."""
-        lease = _lease(self.type)
-        self._swap(
-            progress_done=done,
-            progress_total=total,
-            lease_expires_at=func.now() + lease,
-            dispatch_after=func.now() + lease,
-        )
+        self._swap(progress_done=done, progress_total=total, lease_expires_at=func.now() + _lease())
 
-    def finish(self, status: JobStatus, *, result: Any = None, error: dict[str, Any] | None = None) -> None:
+    def finish(
+        self,
+        status: JobStatus,
+        *,
+        result: Any = None,
+        error: dict[str, Any] | None = None,
+        expect: tuple[JobStatus, ...] = (JobStatus.RUNNING,),
+    ) -> None:
         """Write the terminal state (and the callback's outbox row) in the current transaction."""
         # clock_timestamp(), not now(): now() is when the transaction began, before the work ran.
-        self._swap(status=status, result=result, error=error, finished_at=func.clock_timestamp(), lease_expires_at=None)
-        if self.callback_url:
+        self._swap(
+            expect=expect,
+            status=status,
+            result=result,
+            error=error,
+            finished_at=func.clock_timestamp(),
+            lease_expires_at=None,
+        )
+        if self.callback_url and self.owner_user_id is not None:
             self.delivery_id = uuid.uuid4()
             db.session.execute(
                 insert(DELIVERIES).values(
@@ -95,60 +145,122 @@ Handler = Callable[[JobRun], dict[str, Any] | None]
 JOBS = Job.__table__
 DELIVERIES = WebhookDelivery.__table__
 
+_CLAIMED = (
+    JOBS.c.id,
+    JOBS.c.type,
+    JOBS.c.owner_user_id,
+    JOBS.c.version,
+    JOBS.c.attempts,
+    JOBS.c.trace_id,
+    # The ciphertexts as stored: decrypting inside the statement's result would raise before the
+    # claim commits, and a job whose payload cannot be read would be re-published forever.
+    type_coerce(JOBS.c.payload, LargeBinary).label("sealed_payload"),
+    type_coerce(JOBS.c.callback_url_encrypted, LargeBinary).label("sealed_callback"),
+)
 
-def _lease(type_name: str) -> timedelta:
-    return timedelta(seconds=job_type(type_name).time_limit + current_settings().job_lease_grace_seconds)
+
+def _lease() -> timedelta:
+    return timedelta(seconds=current_settings().job_lease_seconds)
 
 
-def claim(job_id: str | uuid.UUID, type_name: str) -> JobRun | None:
-    lease = _lease(type_name)
+def _run_from(row: Any) -> JobRun:
+    return JobRun(
+        id=row.id,
+        type=row.type,
+        owner_user_id=row.owner_user_id,
+        version=row.version,
+        attempts=row.attempts,
+        trace_id=row.trace_id,
+        _sealed_payload=row.sealed_payload,
+        _sealed_callback=row.sealed_callback,
+    )
+
+
+def _claim_row(job_id: str | uuid.UUID, resume_attempt: int | None) -> Any:
+    """The claim's UPDATE ... RETURNING, not yet committed (the caller commits)."""
     now = func.now()
     c = JOBS.c
-    row = db.session.execute(
+    claimable = [c.status == JobStatus.QUEUED, and_(c.status == JobStatus.RUNNING, c.lease_expires_at <= now)]
+    attempts = c.attempts + 1
+    if resume_attempt is not None:
+        # Our own running job, whose transaction died with its connection: take it back as is.
+        ours = and_(c.status == JobStatus.RUNNING, c.attempts == resume_attempt)
+        claimable.append(ours)
+        attempts = case((ours, c.attempts), else_=c.attempts + 1)
+    return db.session.execute(
         update(JOBS)
-        .where(
-            c.id == uuid.UUID(str(job_id)),
-            or_(c.status == JobStatus.QUEUED, and_(c.status == JobStatus.RUNNING, c.lease_expires_at <= now)),
-        )
+        .where(c.id == uuid.UUID(str(job_id)), or_(*claimable))
         .values(
             status=JobStatus.RUNNING,
-            attempts=c.attempts + 1,
+            attempts=attempts,
+            dispatches=0,
             version=c.version + 1,
             started_at=func.coalesce(c.started_at, func.clock_timestamp()),
-            lease_expires_at=now + lease,
-            dispatch_after=now + lease,
+            lease_expires_at=now + _lease(),
+            dispatch_after=now + _lease(),
             updated_at=now,
         )
-        .returning(
-            c.id, c.type, c.owner_user_id, c.payload, c.version, c.attempts, c.trace_id, c.callback_url_encrypted
-        )
+        .returning(*_CLAIMED)
     ).one_or_none()
+
+
+def claim(job_id: str | uuid.UUID, type_name: str, *, resume_attempt: int | None = None) -> JobRun | None:
+    """Claim a job (committed); None if it is finished or another worker's lease holds it."""
+    row = _claim_row(job_id, resume_attempt)
     db.session.commit()
+    return None if row is None else _run_from(row)
+
+
+def execute(
+    job_id: str,
+    type_name: str,
+    handler: Handler,
+    *,
+    attempt: int | None = None,
+    outage_since: float | None = None,
+) -> None:
+    """Claim, run, finish and report one job. Safe to call any number of times for one id.
+
+    ``attempt`` and ``outage_since`` come only from a message this function re-published while
+    the database was unreachable (see the module docstring).
+    """
+    known_attempt = attempt
+    try:
+        row = _claim_row(job_id, attempt)
+        if row is not None:
+            known_attempt = row.attempts  # what the claim is, if its commit turns out to have happened
+        db.session.commit()
+    except Exception as exc:
+        if not is_connection_failure(exc):
+            raise
+        _after_outage(job_id, type_name, known_attempt, outage_since)
+        return
     if row is None:
-        return None
-    return JobRun(*row)
-
-
-def execute(job_id: str, type_name: str, handler: Handler) -> None:
-    """Claim, run, finish and report one job. Safe to call any number of times for one id."""
-    run = claim(job_id, type_name)
-    if run is None:
         log.info("job not claimable (finished or running elsewhere)", extra={"job_id": str(job_id)})
         return
+    run = _run_from(row)
     token = trace.set_current(run.trace_id or trace.current())
+    heartbeat.watch(run.id, run.attempts, db.engine, current_settings().job_lease_seconds)
     try:
         _execute(run, handler)
+    except Exception as exc:
+        if not is_connection_failure(exc):
+            raise
+        _after_outage(run.id, run.type, run.attempts, outage_since)
     finally:
+        heartbeat.release(run.id)
         trace.reset(token)
 
 
 def _execute(run: JobRun, handler: Handler) -> None:
     settings = current_settings()
     if run.attempts > settings.job_max_attempts:
+        _open_quietly(run)
         _fail(run, _gave_up(run))
         return
     log.info("job started", extra={"job_id": str(run.id), "job_type": run.type, "attempt": run.attempts})
     try:
+        run.open()
         result = handler(run)
         run.finish(JobStatus.SUCCEEDED, result=result or {})
         db.session.commit()
@@ -160,7 +272,9 @@ def _execute(run: JobRun, handler: Handler) -> None:
         db.session.rollback()
         log.warning("job lease lost; another worker owns it now", extra={"job_id": str(run.id)})
         return
-    except Exception:
+    except Exception as exc:
+        if is_connection_failure(exc):
+            raise
         db.session.rollback()
         log.exception("job raised", extra={"job_id": str(run.id), "job_type": run.type})
         _retry_or_fail(run)
@@ -168,9 +282,17 @@ def _execute(run: JobRun, handler: Handler) -> None:
     report.finished(run, JobStatus.SUCCEEDED)
 
 
-def _fail(run: JobRun, problem: Problem) -> None:
+def _open_quietly(run: JobRun) -> None:
+    """Open what can be opened for a job that is about to fail anyway (its callback, mostly)."""
     try:
-        run.finish(JobStatus.FAILED, error=problem.to_dict(run.trace_id))
+        run.open()
+    except Exception:
+        log.warning("job payload could not be decrypted", extra={"job_id": str(run.id)})
+
+
+def _fail(run: JobRun, problem: Problem, *, expect: tuple[JobStatus, ...] = (JobStatus.RUNNING,)) -> None:
+    try:
+        run.finish(JobStatus.FAILED, error=problem.to_dict(run.trace_id), expect=expect)
         db.session.commit()
     except LeaseLost:
         db.session.rollback()
@@ -199,3 +321,53 @@ def _retry_or_fail(run: JobRun) -> None:
         db.session.rollback()
         return
     publish(run.type, [str(run.id)], trace_id=run.trace_id, countdown=backoff)
+
+
+def _after_outage(job_id: str | uuid.UUID, type_name: str, attempt: int | None, since: float | None) -> None:
+    """The database connection failed under this job: re-publish it shortly, carrying its claim."""
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone already; the pool has invalidated it
+        log.debug("rollback after a connection failure failed", exc_info=True)
+    since = since or time.time()
+    waited = time.time() - since
+    if waited > OUTAGE_RETRY_SECONDS:
+        log.error(
+            "database unavailable too long; the job's lease or the relay will recover it",
+            extra={"job_id": str(job_id), "job_type": type_name, "waited_s": round(waited)},
+        )
+        return
+    # The delay grows with the time already waited (0.5 s, 0.5, 1, 2, then every 3 s), with jitter.
+    delay = min(OUTAGE_RETRY_MAX_DELAY, max(0.5, waited)) * random.uniform(0.8, 1.2)
+    log.warning(
+        "database unavailable; job retried shortly",
+        extra={"job_id": str(job_id), "job_type": type_name, "attempt": attempt, "retry_in_s": round(delay, 2)},
+    )
+    publish(
+        type_name,
+        [str(job_id)],
+        countdown=delay,
+        kwargs={"attempt": attempt, "outage_since": since},
+    )
+
+
+def abandon(rows: list[Any]) -> list[JobRun]:
+    """Fail, in the current transaction, jobs the relay published too often without a claim.
+
+    ``rows`` carry the columns of ``_CLAIMED`` (the relay holds them ``FOR UPDATE``). Returns the
+    runs to report once the caller has committed.
+    """
+    failed = []
+    problem = Problem("internal-error", "No worker could take the job.")
+    for row in rows:
+        run = _run_from(row)
+        _open_quietly(run)
+        try:
+            run.finish(
+                JobStatus.FAILED, error=problem.to_dict(run.trace_id), expect=(JobStatus.QUEUED, JobStatus.RUNNING)
+            )
+        except LeaseLost:
+            continue
+        log.error("job abandoned: published too often without a claim", extra={"job_id": str(run.id)})
+        failed.append(run)
+    return failed

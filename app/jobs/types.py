@@ -1,7 +1,20 @@
-"""Every job type, with the time limits its task runs under.
+"""Every job type: the Celery queue it runs on and the time limits its task runs under.
 
-A running job's lease is its hard time limit plus a grace: after that, the job's worker is
-presumed dead and the outbox relay publishes the job again.
+Queues keep one kind of work from waiting behind another (README "Jobs: how work runs"):
+
+- ``interactive``: what a person is waiting for right now (bookings, cancellations, and later
+  ``notification.send``). Short by construction; served by its own worker processes.
+- ``bulk``: long or batch work (``system.ping`` with its sleeps, price recalculation, availability
+  generation, key rotation, and later ``gdpr.anonymize`` / ``gdpr.export``).
+- ``system``: the machinery itself (the outbox relay, every beat schedule, webhook deliveries).
+  Anything that is not a job type lands here: it is ``task_default_queue``.
+
+A new job type declares its queue here and nowhere else: Celery's ``task_routes`` is derived from
+this table, for the API's publishes and the workers' alike.
+
+The time limits bound a whole run; they are not the lease. A running job's lease is short
+(``JOB_LEASE_SECONDS``) and renewed while its worker lives, so a job whose worker died is taken
+over within about a lease, however long it is allowed to run.
 """
 
 from __future__ import annotations
@@ -9,10 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+INTERACTIVE = "interactive"
+BULK = "bulk"
+SYSTEM = "system"
+QUEUES = (INTERACTIVE, BULK, SYSTEM)
+
 
 @dataclass(frozen=True)
 class JobType:
     name: str
+    queue: str
     soft_time_limit: int
     time_limit: int
 
@@ -23,18 +42,28 @@ class JobType:
 JOB_TYPES: dict[str, JobType] = {
     jt.name: jt
     for jt in (
-        JobType("system.ping", soft_time_limit=10, time_limit=15),
-        JobType("availability.generate", soft_time_limit=600, time_limit=660),
-        JobType("booking.create", soft_time_limit=20, time_limit=30),
-        JobType("pricing.recalculate", soft_time_limit=2 * 3600, time_limit=2 * 3600 + 60),
-        JobType("booking.cancel", soft_time_limit=20, time_limit=30),
-        # Long jobs renew their lease with every progress report; the limits bound a whole run. A
-        # message outliving the broker's visibility timeout is redelivered, finds the job leased
-        # and is dropped, so it cannot start a second run.
-        JobType("keys.rotate", soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60),
+        JobType("system.ping", BULK, soft_time_limit=10, time_limit=15),
+        JobType("availability.generate", BULK, soft_time_limit=600, time_limit=660),
+        JobType("booking.create", INTERACTIVE, soft_time_limit=20, time_limit=30),
+        JobType("pricing.recalculate", BULK, soft_time_limit=2 * 3600, time_limit=2 * 3600 + 60),
+        JobType("booking.cancel", INTERACTIVE, soft_time_limit=20, time_limit=30),
+        # A message outliving the broker's visibility timeout is redelivered, finds the job leased
+        # (its heartbeat renews the lease) and is dropped, so it cannot start a second run.
+        JobType("keys.rotate", BULK, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60),
     )
 }
 
 
 def job_type(name: str) -> JobType:
     return JOB_TYPES[name]
+
+
+def queue_for(task_name: str) -> str:
+    """The queue a task name is routed to (``system`` for anything that is not a job type)."""
+    jt = JOB_TYPES.get(task_name)
+    return jt.queue if jt else SYSTEM
+
+
+def task_routes() -> dict[str, dict[str, str]]:
+    """Celery ``task_routes``: each job type to its queue; everything else goes to ``system``."""
+    return {jt.name: {"queue": jt.queue} for jt in JOB_TYPES.values()}

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, LargeBinary, Text, Uuid
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import Base
@@ -20,7 +20,11 @@ from app.models.types import EncryptedJSON
 
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
-    __table_args__ = (CheckConstraint("state IN ('in_flight', 'completed')", name="state"),)
+    __table_args__ = (
+        CheckConstraint("state IN ('in_flight', 'completed')", name="state"),
+        # Deleting a job checks this foreign key: without an index every purged job scans the table.
+        Index("ix_idempotency_keys_job_id", "job_id", postgresql_where=text("job_id IS NOT NULL")),
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id"), primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)

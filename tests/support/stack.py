@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -204,8 +204,10 @@ class Stack:
 
     # --- processes ----------------------------------------------------------------------
 
-    def start_worker(self, concurrency: int = 2, label: str = "worker") -> Process:
+    def start_worker(self, concurrency: int = 2, label: str = "worker", queues: Sequence[str] | None = None) -> Process:
+        """A prefork Celery worker consuming every queue, or only ``queues`` (as production's ``-Q``)."""
         log = self.workdir / f"{label}-{len(self.processes)}.log"
+        only = ["-Q", ",".join(queues)] if queues else []
         process = Process(
             [
                 str(BIN / "celery"),
@@ -221,6 +223,7 @@ class Stack:
                 "--without-heartbeat",
                 "-n",
                 f"{self.name}-{label}-{len(self.processes)}@%h",
+                *only,
             ],
             self.env,
             log,

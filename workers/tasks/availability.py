@@ -1,5 +1,7 @@
 """Availability generation: the per-building job, and beat's daily fan-out."""
 
+from typing import Any
+
 from celery import shared_task
 
 from app import jobs
@@ -8,8 +10,8 @@ from app.services import availability_generation
 
 
 @shared_task(**job_type("availability.generate").task_options())
-def generate(job_id: str) -> None:
-    jobs.execute(job_id, "availability.generate", availability_generation.generate)
+def generate(job_id: str, **resume: Any) -> None:
+    jobs.execute(job_id, "availability.generate", availability_generation.generate, **resume)
 
 
 @shared_task(name="availability.generate_daily", soft_time_limit=300, time_limit=360)

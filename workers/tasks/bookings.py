@@ -1,5 +1,7 @@
 """Booking jobs and the scheduled no-show / overstay transitions."""
 
+from typing import Any
+
 from celery import shared_task
 
 from app import jobs
@@ -8,13 +10,13 @@ from app.services import booking_schedule, bookings
 
 
 @shared_task(**job_type("booking.create").task_options())
-def create(job_id: str) -> None:
-    jobs.execute(job_id, "booking.create", bookings.book)
+def create(job_id: str, **resume: Any) -> None:
+    jobs.execute(job_id, "booking.create", bookings.book, **resume)
 
 
 @shared_task(**job_type("booking.cancel").task_options())
-def cancel(job_id: str) -> None:
-    jobs.execute(job_id, "booking.cancel", bookings.cancel)
+def cancel(job_id: str, **resume: Any) -> None:
+    jobs.execute(job_id, "booking.cancel", bookings.cancel, **resume)
 
 
 @shared_task(name="bookings.mark_overdue", soft_time_limit=50, time_limit=60)

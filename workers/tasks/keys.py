@@ -1,5 +1,7 @@
 """``keys.rotate``: re-encrypt every value under the newest key."""
 
+from typing import Any
+
 from celery import shared_task
 
 from app import jobs
@@ -8,5 +10,5 @@ from app.services import key_rotation
 
 
 @shared_task(**job_type("keys.rotate").task_options())
-def rotate(job_id: str) -> None:
-    jobs.execute(job_id, "keys.rotate", key_rotation.rotate)
+def rotate(job_id: str, **resume: Any) -> None:
+    jobs.execute(job_id, "keys.rotate", key_rotation.rotate, **resume)

@@ -1,5 +1,7 @@
 """Price recalculation: the job, and beat's hourly check for buildings where it is 03:00."""
 
+from typing import Any
+
 from celery import shared_task
 
 from app import jobs
@@ -8,8 +10,8 @@ from app.services import recalculation
 
 
 @shared_task(**job_type("pricing.recalculate").task_options())
-def recalculate(job_id: str) -> None:
-    jobs.execute(job_id, "pricing.recalculate", recalculation.recalculate)
+def recalculate(job_id: str, **resume: Any) -> None:
+    jobs.execute(job_id, "pricing.recalculate", recalculation.recalculate, **resume)
 
 
 @shared_task(name="pricing.recalculate_nightly", soft_time_limit=300, time_limit=360)

@@ -5,15 +5,16 @@ only together with the terminal state, retry crashes, and give up after the atte
 Each test has a stack of its own with no worker consuming, so only the test runs its jobs.
 """
 
+import time
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app import jobs
 from app.extensions import db
-from app.jobs.broker import QUEUE
 from app.jobs.runner import LeaseLost, claim
+from app.services import system
 from app.services.audit import Actor
 
 
@@ -87,7 +88,7 @@ def test_a_crashed_attempt_is_retried_by_a_worker(isolated_stack):
     """The first attempt raises; the runner re-queues it and the real worker's attempt succeeds."""
     worker, user = isolated_stack, isolated_stack.create_user()
     job_id = new_job(worker, user)
-    worker.redis.delete(QUEUE)  # only the runner's retry message may start the second attempt
+    worker.redis.delete("bulk")  # only the runner's retry message may start the second attempt
 
     def crash(run):
         raise RuntimeError("transient failure")
@@ -142,3 +143,62 @@ def test_progress_renews_the_lease_and_detects_a_takeover(isolated_stack):
         db.session.rollback()
     headers = stack.login(user)
     assert stack.client().get(f"/v1/jobs/{job_id}", headers=headers).get_json()["progress"] == {"done": 1, "total": 10}
+
+
+def test_the_heartbeat_keeps_the_lease_of_a_job_that_runs_for_several_leases(isolated_stack_factory):
+    stack = isolated_stack_factory(JOB_LEASE_SECONDS="1")
+    user = stack.create_user()
+    job_id = new_job(stack, user)
+    seen = {}
+
+    def long_handler(run):
+        time.sleep(2.5)  # the work: two and a half leases
+        seen["lease_holds"] = stack.sql("SELECT lease_expires_at > now() FROM jobs WHERE id = %s", (job_id,))[0][0]
+        with stack.app.app_context():  # another worker tries to take it over meanwhile
+            seen["taken_over"] = claim(job_id, "system.ping") is not None
+        return {}
+
+    with stack.context():
+        jobs.execute(job_id, "system.ping", long_handler)
+    assert seen == {"lease_holds": True, "taken_over": False}
+    assert status_of(stack, job_id)[:2] == ("succeeded", 1)
+
+
+def test_a_short_job_costs_its_claim_and_its_finish_and_nothing_more(isolated_stack):
+    """The heartbeat costs nothing for a job shorter than a third of a lease: no statement at all."""
+    stack, user = isolated_stack, isolated_stack.create_user()
+    job_id = new_job(stack, user)
+    statements = []
+    with stack.context():
+        engine = db.engine
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with stack.context():
+            jobs.execute(job_id, "system.ping", system.ping)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert status_of(stack, job_id)[0] == "succeeded"
+    assert len(statements) == 2, statements
+    assert all(s.lstrip().startswith("UPDATE jobs") for s in statements)
+
+
+def test_a_payload_no_key_can_open_is_a_failed_attempt_not_a_stuck_claim(isolated_stack):
+    """The claim commits before decrypting, so the attempts count and the job ends ``internal-error``."""
+    stack, user = isolated_stack, isolated_stack.create_user()
+    job_id = new_job(stack, user)
+    # A ciphertext under a key id the ring does not hold (as after removing a key too early).
+    stack.sql("UPDATE jobs SET payload = %s WHERE id = %s", (b"\x01\x04gone" + bytes(40), job_id))
+    calls = []
+    limit = stack.settings.job_max_attempts
+    with stack.context():
+        for _ in range(limit):
+            jobs.execute(job_id, "system.ping", lambda run: calls.append(run) or {})
+    assert calls == [], "the handler never sees an unreadable payload"
+    assert status_of(stack, job_id)[:2] == ("failed", limit)
+    response = stack.client().get(f"/v1/jobs/{job_id}", headers=stack.login(user))
+    assert response.status_code == 200, "the job document never needs the payload"
+    assert response.get_json()["error"]["type"] == "/problems/internal-error"

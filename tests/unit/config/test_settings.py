@@ -269,6 +269,26 @@ def test_a_hashing_cap_or_lock_threshold_below_one_is_refused_in_every_profile()
     assert "MFA_LOCK_THRESHOLD must be at least 1" in refusal(production_env(APP_ENV="test", MFA_LOCK_THRESHOLD="0"))
 
 
+def test_job_leases_are_a_minute_in_production_and_seconds_in_tests():
+    production, testing = Settings.from_env(production_env()), Settings.from_env(production_env(APP_ENV="test"))
+    assert production.job_lease_seconds == 60.0 and testing.job_lease_seconds < 10.0
+    assert (production.job_max_unfinished_per_user, production.job_max_dispatches) == (100, 10)
+    assert production.job_retention_days == 30
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("JOB_LEASE_SECONDS", "0"),
+        ("JOB_MAX_UNFINISHED_PER_USER", "0"),
+        ("JOB_MAX_DISPATCHES", "0"),
+        ("JOB_RETENTION_DAYS", "-1"),
+    ],
+)
+def test_job_limits_below_one_are_refused(name, value):
+    assert name in refusal(production_env(**{name: value}))
+
+
 def test_development_allows_loopback_callbacks_by_default():
     assert Settings.from_env(dev_keys()).allow_loopback_callbacks is True
 

@@ -1,0 +1,60 @@
+"""Retention: finished jobs and their webhook deliveries are deleted ``JOB_RETENTION_DAYS`` after
+they finished (the nightly ``jobs.purge_finished`` beat task).
+
+A job's payload and result can hold visitor names and plates, so keeping them forever is a
+liability. The purge walks ``ix_jobs_finished`` oldest first in batches, each its own short
+transaction: the rows that point at a batch of jobs (webhook deliveries, idempotency records)
+go first, then the jobs. It is idempotent (a second run finds nothing) and safe beside a running
+one (``FOR UPDATE SKIP LOCKED``). Audit rows stay: they name the job by id only, and the audit
+trail is append-only.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+
+from app.extensions import db
+from app.models import IdempotencyKey, Job, JobStatus, WebhookDelivery
+from app.runtime import current_settings
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+
+
+def purge_finished_jobs(batch: int = BATCH) -> dict[str, int]:
+    """Delete jobs finished more than the retention period ago; return what was deleted."""
+    cutoff = func.now() - timedelta(days=current_settings().job_retention_days)
+    totals = {"jobs": 0, "webhook_deliveries": 0, "idempotency_keys": 0}
+    while True:
+        ids = (
+            db.session.execute(
+                select(Job.id)
+                .where(Job.status.in_([JobStatus.SUCCEEDED, JobStatus.FAILED]), Job.finished_at < cutoff)
+                .order_by(Job.finished_at)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+            .scalars()
+            .all()
+        )
+        if not ids:
+            db.session.rollback()
+            break
+        totals["webhook_deliveries"] += db.session.execute(
+            delete(WebhookDelivery).where(WebhookDelivery.job_id.in_(ids)).execution_options(synchronize_session=False)
+        ).rowcount
+        totals["idempotency_keys"] += db.session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.job_id.in_(ids)).execution_options(synchronize_session=False)
+        ).rowcount
+        totals["jobs"] += db.session.execute(
+            delete(Job).where(Job.id.in_(ids)).execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        if len(ids) < batch:
+            break
+    log.info("purged finished jobs", extra={**totals, "retention_days": current_settings().job_retention_days})
+    return totals

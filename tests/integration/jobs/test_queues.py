@@ -110,12 +110,6 @@ def wait_for_connections(api, count, timeout=10):
         time.sleep(0.05)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the per-user and per-process long-poll caps (issue 10 item 7, helper H6): without them "
-    "40 long-polls hold every gunicorn thread, so /healthz and the booking's POST wait up to 30 s. "
-    "Remove this marker when the caps are merged.",
-)
 def test_one_users_flood_and_forty_long_polls_never_stall_another_user(isolated_stack):
     """The issue's capacity test, through the real gunicorn API."""
     stack = isolated_stack

@@ -5,6 +5,15 @@ response callbacks) for every message it puts; profiling the API showed that at 
 of a publish. This channel keeps one client per connection pool (redis-py clients are
 thread-safe; the pool does the connection handling) and rebuilds it if the pool is replaced.
 Everything else is kombu's own transport. Selected with Celery's ``broker_transport`` setting.
+
+It also fixes one way a worker died on a broker outage: when the connection is lost while the
+worker holds unacknowledged messages, kombu closes the channel and tries to restore them after it
+has already dropped the channel's pool and detached the transport from its connection; building a
+client then raised ``AttributeError`` (kombu's ``_connparams`` reads ``None.hostname``), which
+Celery does not treat as a connection error, so the worker exited ("Unrecoverable error"). Here
+that case raises ``redis.ConnectionError``: Celery ignores it and reconnects. Nothing is lost by
+not restoring: the broker is gone, and the outbox relay re-publishes every unfinished job from
+PostgreSQL. Pinned by ``tests/integration/jobs/test_redis_transport.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 
@@ -24,6 +34,8 @@ class Channel(kombu_redis.Channel):
         if client:
             yield client
             return
+        if self._pool is None and self.connection.client is None:
+            raise redis.ConnectionError("the broker connection is closed (unacknowledged messages stay with the relay)")
         shared = self._shared_client
         if shared is None or shared.connection_pool is not self.pool:
             shared = self._shared_client = self._create_client()

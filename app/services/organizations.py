@@ -18,11 +18,11 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Building, Membership, MembershipRole, Organization
+from app.models.pagination import paginate
 from app.problems import Problem
 from app.security import rbac
 from app.security.rbac import Principal
 from app.services import audit, users
-from app.services.pagination import paginate
 
 
 def create_organization(principal: Principal, name: str, actor: audit.Actor) -> Organization:
@@ -31,7 +31,6 @@ def create_organization(principal: Principal, name: str, actor: audit.Actor) -> 
     db.session.add(organization)
     db.session.flush()
     audit.record("organization.created", actor, entity_type="organization", entity_id=organization.id)
-    db.session.commit()
     return organization
 
 
@@ -94,7 +93,7 @@ def add_member(
                 "A new staff account needs a password.",
                 errors=[{"pointer": "/password", "detail": "required for a new account"}],
             )
-        user = users.create_user(email, password, actor, commit=False)
+        user = users.create_user(email, password, actor)
     elif password:
         raise Problem(
             "validation-error",
@@ -107,7 +106,6 @@ def add_member(
         )
     ).first()
     if duplicate:
-        db.session.rollback()
         raise Problem("conflict", "This person already has that role in this organization.")
     membership = Membership(user_id=user.id, organization_id=organization_id, role=role)
     membership.buildings = [db.session.get(Building, b) for b in building_ids]  # type: ignore[misc]
@@ -120,7 +118,6 @@ def add_member(
         entity_id=membership.id,
         details={"organization_id": str(organization_id), "role": role, "buildings": len(building_ids)},
     )
-    db.session.commit()
     return membership
 
 
@@ -161,7 +158,6 @@ def create_building(
         entity_id=building.id,
         details={"organization_id": str(organization_id)},
     )
-    db.session.commit()
     return building
 
 
@@ -200,7 +196,7 @@ def update_building(
     audit.record(
         "building.updated", actor, entity_type="building", entity_id=building.id, details={"fields": sorted(changes)}
     )
-    db.session.commit()
+    db.session.flush()  # the answer shows the row as stored (updated_at is set by the database)
     return building
 
 

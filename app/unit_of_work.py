@@ -198,3 +198,20 @@ def wrap_views(app: Flask) -> None:
     for endpoint, view in list(app.view_functions.items()):
         if not getattr(view, "__estacionate_unit_of_work__", False):
             app.view_functions[endpoint] = transactional(view)
+
+
+R = TypeVar("R")
+
+
+def stored(row: R) -> R:
+    """Flush ``row`` and reload it as the database now holds it; returns it.
+
+    The answer of a request is built before its unit of work commits, so a row a use case just
+    wrote still carries the Python values it was given (``Decimal("0.1")`` for a ``NUMERIC(5,4)``
+    that reads back ``0.1000``, no server defaults, ``updated_at`` not yet bumped). A service that
+    returns a row it wrote returns ``stored(row)``: one SELECT, what the old commit-and-reload cost.
+    """
+    session = db.session
+    session.flush()
+    session.refresh(row)
+    return row

@@ -117,7 +117,7 @@ def login(email: str, password: str, ip: str | None, user_agent: str | None) -> 
 
 
 def _upgrade_hash(user: User, password: str) -> None:
-    """Re-hash a verified password whose hash has older argon2 parameters; the caller commits."""
+    """Re-hash a verified password whose hash has older argon2 parameters, in the unit of work."""
     fresh = current_passwords().upgraded(user.password_hash, password)
     if fresh is not None:  # compare-and-swap: a concurrent password change wins
         db.session.execute(

@@ -38,6 +38,7 @@ from app.security.crypto import blind_index
 from app.security.rbac import Principal
 from app.services import audit
 from app.services.organizations import get_building, organization_in_scope
+from app.unit_of_work import stored
 
 TYPES = ("email", "phone", "rut", "plate", "ip")
 NORMALIZE = {
@@ -103,7 +104,7 @@ def add(principal: Principal, fields: EntryFields, actor: audit.Actor) -> Blockl
         entity_id=entry.id,
         details={"scope": scope, "type": fields.type},
     )
-    return entry
+    return stored(entry)
 
 
 def _visible(principal: Principal) -> object:

@@ -17,6 +17,7 @@ from app.security import rbac
 from app.security.rbac import Principal
 from app.services import audit
 from app.services.organizations import building_of, get_building, read_building, unique_violation
+from app.unit_of_work import stored
 
 
 def _insert(row: Any, conflict: str) -> None:
@@ -46,7 +47,7 @@ def create_unit(
 ) -> Unit:
     unit = Unit(building_id=building_id, unit_number=unit_number.strip(), floor=floor)
     _create_in_building(principal, building_id, unit, "This building already has a unit with that number.", actor)
-    return unit
+    return stored(unit)
 
 
 def create_spot(
@@ -54,7 +55,7 @@ def create_spot(
 ) -> VisitorSpot:
     spot = VisitorSpot(building_id=building_id, spot_number=spot_number.strip(), description=description)
     _create_in_building(principal, building_id, spot, "This building already has a spot with that number.", actor)
-    return spot
+    return stored(spot)
 
 
 def list_units(
@@ -113,7 +114,7 @@ def create_block(
     )
     _insert(block, "The block overlaps another block of this spot.")
     audit.record("block.created", actor, entity_type="availability_block", entity_id=block.id)
-    return block
+    return stored(block)
 
 
 def set_block_status(

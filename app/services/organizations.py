@@ -23,6 +23,7 @@ from app.problems import Problem
 from app.security import rbac
 from app.security.rbac import Principal
 from app.services import audit, users
+from app.unit_of_work import stored
 
 
 def create_organization(principal: Principal, name: str, actor: audit.Actor) -> Organization:
@@ -31,7 +32,7 @@ def create_organization(principal: Principal, name: str, actor: audit.Actor) -> 
     db.session.add(organization)
     db.session.flush()
     audit.record("organization.created", actor, entity_type="organization", entity_id=organization.id)
-    return organization
+    return stored(organization)
 
 
 def organization_in_scope(principal: Principal, organization_id: uuid.UUID, capability: str) -> Organization:
@@ -118,7 +119,7 @@ def add_member(
         entity_id=membership.id,
         details={"organization_id": str(organization_id), "role": role, "buildings": len(building_ids)},
     )
-    return membership
+    return stored(membership)
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def create_building(
         entity_id=building.id,
         details={"organization_id": str(organization_id)},
     )
-    return building
+    return stored(building)
 
 
 def get_building(principal: Principal, building_id: uuid.UUID, capability: str = rbac.VIEW) -> Building:
@@ -196,8 +197,7 @@ def update_building(
     audit.record(
         "building.updated", actor, entity_type="building", entity_id=building.id, details={"fields": sorted(changes)}
     )
-    db.session.flush()  # the answer shows the row as stored (updated_at is set by the database)
-    return building
+    return stored(building)
 
 
 def list_buildings(

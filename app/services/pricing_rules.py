@@ -25,6 +25,7 @@ from app.security import rbac
 from app.security.rbac import Principal
 from app.services import audit, pricing
 from app.services.organizations import building_of, get_building
+from app.unit_of_work import stored
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def create_rule(
         entity_id=rule.id,
         details={"building_id": str(building.id), "priority": fields.priority, "multiplier": str(fields.multiplier)},
     )
-    return rule, _refresh_prices(building.id, actor)
+    return stored(rule), _refresh_prices(building.id, actor)
 
 
 def list_rules(

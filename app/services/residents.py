@@ -18,6 +18,7 @@ from app.security.crypto import blind_index
 from app.security.rbac import Principal
 from app.services import audit, users
 from app.services.organizations import building_of, get_building
+from app.unit_of_work import stored
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def register(form: Registration, actor: audit.Actor) -> Resident:
         entity_id=resident.id,
         details={"building_id": str(unit.building_id)},
     )
-    return resident
+    return stored(resident)
 
 
 def list_residents(

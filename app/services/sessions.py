@@ -55,7 +55,7 @@ def open_session(
 
 
 def revoke_sessions(user_id: uuid.UUID, actor: audit.Actor, *, keep: str | None = None, reason: str) -> list[str]:
-    """End every session of a user (but ``keep``), auditing each; the caller commits."""
+    """End every session of a user (but ``keep``), auditing each, in the unit of work."""
     ended = current_sessions().revoke_all(str(user_id), keep=keep)
     for session_id in ended:
         audit.record("session.revoked", actor, entity_type="session", entity_id=session_id, details={"reason": reason})

@@ -15,6 +15,7 @@ from app.security.crypto import blind_index
 from app.security.passwords import current_passwords
 from app.services import audit
 from app.services.sessions import revoke_sessions
+from app.unit_of_work import stored
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -77,9 +78,8 @@ def ban(user_id: uuid.UUID, actor: audit.Actor, *, reason: str | None = None) ->
     if user.banned_at is None:
         user.banned_at = db.func.now()
         audit.record("user.banned", actor, entity_type="user", entity_id=user.id, details={"has_reason": bool(reason)})
-        db.session.flush()  # banned_at is read back (as the database's now()) when the answer is built
     revoke_sessions(user.id, actor, reason="banned")
-    return user
+    return stored(user)
 
 
 def unban(user_id: uuid.UUID, actor: audit.Actor) -> User:
@@ -89,4 +89,4 @@ def unban(user_id: uuid.UUID, actor: audit.Actor) -> User:
     if user.banned_at is not None:
         user.banned_at = None
         audit.record("user.unbanned", actor, entity_type="user", entity_id=user.id)
-    return user
+    return stored(user)

@@ -18,9 +18,11 @@ run: $(STAMP)  ## the whole stack on embedded Postgres/Redis (or DATABASE_URL/RE
 test: $(STAMP)  ## the whole suite against real Postgres, Redis and Celery workers
 	$(BIN)/python scripts/stack.py test $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, the layer contracts (.importlinter) and the unit-of-work rule (no commit/rollback outside it)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python scripts/check_no_commit.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

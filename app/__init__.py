@@ -19,7 +19,7 @@ from config.settings import Settings
 def create_app(settings: Settings | None = None) -> OpenAPI:
     settings = settings or Settings.from_env()
 
-    from app import api, cli, models, runtime  # noqa: F401  (models registers every table)
+    from app import api, cli, jobs, models, runtime, unit_of_work  # noqa: F401  (models registers every table)
     from app.api import edge
     from app.api.errors import validation_problem
     from app.api.schemas import ProblemDocument
@@ -104,10 +104,11 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     celery_init_app(app, settings)
 
     edge.init_app(app)
-    metrics.init_app(app, settings)
+    metrics.init_app(app, settings, job_snapshot=jobs.metrics_snapshot)
     api.init_app(app)
     rate_limits.init_app(app, settings)
     cli.init_app(app)
+    unit_of_work.wrap_views(app)  # last: every view, whoever registered it, runs in one unit of work
     return app
 
 

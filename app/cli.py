@@ -1,9 +1,15 @@
-"""Operations CLI (``flask --app app ...``): create-admin, seed-demo, keys rotate."""
+"""Operations CLI (``flask --app app ...``): create-admin, seed-demo, keys rotate.
+
+Each command is a use case at its own edge: it runs in ``unit_of_work()`` (a job it submits is
+published once that commits); following a job reads it in a fresh short unit of work per poll.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 import click
 from flask import Flask
@@ -14,6 +20,7 @@ from app.models import Job, JobStatus, PlatformRole
 from app.problems import Problem
 from app.runtime import current_settings
 from app.services import audit, demo, users
+from app.unit_of_work import unit_of_work
 
 #: Why ``--password`` is refused rather than merely discouraged.
 REFUSED_ARGUMENT = (
@@ -42,10 +49,13 @@ def create_admin(email: str, password_argument: str | None) -> None:
         raise click.ClickException(REFUSED_ARGUMENT)
     password = read_password()
     try:
-        user = users.create_user(email, password, audit.Actor.system(), platform_role=PlatformRole.PLATFORM_ADMIN)
+        with unit_of_work():
+            user_id = users.create_user(
+                email, password, audit.Actor.system(), platform_role=PlatformRole.PLATFORM_ADMIN
+            ).id
     except Problem as problem:
         raise click.ClickException(problem.detail) from problem
-    click.echo(f"created platform_admin {user.id}")
+    click.echo(f"created platform_admin {user_id}")
 
 
 @click.command("seed-demo")
@@ -53,25 +63,38 @@ def seed_demo() -> None:
     """Create the demo accounts and two operators (idempotent; refused in production); print the logins."""
     if current_settings().is_production:
         raise click.ClickException("seed-demo is for development only")
-    for login in demo.seed():
+    with unit_of_work():
+        logins = demo.seed()
+    for login in logins:
         click.echo(f"  demo login: {login.email} / {login.password} ({login.role})")
 
 
-def follow_job(job_id: str, label: str) -> Job:
+@dataclass(frozen=True)
+class Finished:
+    """How a followed job ended."""
+
+    status: str
+    result: Any
+    error: Any
+
+
+def follow_job(job_id: str, label: str) -> Finished:
     """Show a job's progress bar until it ends (the job runs on the workers, not here)."""
     ident = uuid.UUID(job_id)
     shown = 0
     with click.progressbar(length=1, label=label, show_pos=True) as bar:
         while True:
-            db.session.rollback()
-            job = db.session.get(Job, ident, populate_existing=True)
-            assert job is not None
-            if job.progress_total:
-                bar.length = job.progress_total
-                bar.update((job.progress_done or 0) - shown)
-                shown = job.progress_done or 0
-            if JobStatus(job.status).is_terminal:
-                return job
+            with unit_of_work():  # a fresh read per poll: never one transaction held while waiting
+                job = db.session.get(Job, ident, populate_existing=True)
+                assert job is not None
+                done, total = job.progress_done or 0, job.progress_total
+                outcome = Finished(job.status, job.result, job.error)
+            if total:
+                bar.length = total
+                bar.update(done - shown)
+                shown = done
+            if JobStatus(outcome.status).is_terminal:
+                return outcome
             time.sleep(0.5)
 
 
@@ -84,7 +107,8 @@ def keys() -> None:
 @click.option("--wait/--no-wait", default=True, help="Follow the job's progress until it ends.")
 def rotate_keys(wait: bool) -> None:
     """Re-encrypt every value whose key is not the first of ENCRYPTION_KEYS (a job on the workers)."""
-    accepted = submit("keys.rotate", {}, audit.Actor.system())
+    with unit_of_work():
+        accepted = submit("keys.rotate", {}, audit.Actor.system())
     click.echo(f"job {accepted['job_id']} queued")
     if not wait:
         return
@@ -105,7 +129,8 @@ def pricing() -> None:
 def recalculate_prices(building_id: uuid.UUID | None, wait: bool) -> None:
     """Refresh the stored price of every future available block (a job on the workers)."""
     payload = {"building_ids": [str(building_id)] if building_id else []}
-    accepted = submit("pricing.recalculate", payload, audit.Actor.system())
+    with unit_of_work():
+        accepted = submit("pricing.recalculate", payload, audit.Actor.system())
     click.echo(f"job {accepted['job_id']} queued")
     if not wait:
         return

@@ -41,7 +41,11 @@ TITLES: dict[str, tuple[int, str]] = {
 
 
 class Problem(Exception):
-    """A typed, client-facing failure."""
+    """A typed, client-facing failure.
+
+    Raising one rolls the unit of work back, unless it was created with ``keep_changes=True``:
+    then what the use case wrote before refusing is committed, and the refusal answers as usual.
+    """
 
     def __init__(
         self,
@@ -52,6 +56,7 @@ class Problem(Exception):
         errors: list[dict[str, str]] | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        keep_changes: bool = False,
     ) -> None:
         default_status, title = TITLES.get(slug, (status or 500, slug.replace("-", " ").capitalize()))
         self.slug = slug
@@ -61,6 +66,9 @@ class Problem(Exception):
         self.errors = errors
         self.headers = headers or {}
         self.extra = extra or {}
+        #: Commit what the use case did before refusing (``app/unit_of_work.py``): the evidence of a
+        #: refusal (a denied check-in, a failed login's audit row) outlives the refusal itself.
+        self.keep_changes = keep_changes
         super().__init__(f"{slug}: {self.detail}")
 
     def to_dict(self, trace_id: str | None = None) -> dict[str, Any]:

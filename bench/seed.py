@@ -27,12 +27,14 @@ from typing import Any
 def _user(args: argparse.Namespace) -> int:
     from app import create_app
     from app.services import audit, users
+    from app.unit_of_work import unit_of_work
     from config.settings import Settings
 
     app = create_app(Settings.from_env())
     with app.app_context():
-        user = users.create_user(args.email, args.password, audit.Actor.system(), platform_role=args.role)
-        print(user.id)
+        with unit_of_work():
+            user_id = users.create_user(args.email, args.password, audit.Actor.system(), platform_role=args.role).id
+        print(user_id)
     return 0
 
 

@@ -9,7 +9,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
-from app.api.idempotency import current_claim, idempotent
+from app.api.idempotency import idempotent
 from app.api.organizations import ERRORS
 from app.api.pages import PageQuery, page
 from app.api.schemas import JobAccepted, StrictModel, UtcDatetime
@@ -137,7 +137,6 @@ def generate(path: BuildingPath) -> tuple[dict[str, object], int, dict[str, str]
         "availability.generate",
         {"building_id": str(path.building_id)},
         request_actor(),
-        idempotency_claim=current_claim(),
     )
     return document, 202, {"Location": document["status_url"]}
 

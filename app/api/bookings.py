@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.api.callbacks import validated_callback_url
 from app.api.context import BEARER_SECURITY, client_ip, current_principal, login_required, request_actor
-from app.api.idempotency import current_claim, idempotent
+from app.api.idempotency import idempotent
 from app.api.pages import PageQuery, page
 from app.api.schemas import (
     PROBLEM_RESPONSES,
@@ -130,7 +130,6 @@ def create(body: BookingRequest) -> tuple[dict[str, object], int, dict[str, str]
         payload,
         request_actor(),
         callback_url=validated_callback_url(body.callback_url),
-        idempotency_claim=current_claim(),
     )
     return document, 202, {"Location": document["status_url"]}
 
@@ -170,7 +169,6 @@ def cancel(path: BookingPath, body: CancelRequest) -> tuple[dict[str, object], i
         {"booking_id": str(path.booking_id)},
         request_actor(),
         callback_url=validated_callback_url(body.callback_url),
-        idempotency_claim=current_claim(),
     )
     return document, 202, {"Location": document["status_url"]}
 

@@ -23,7 +23,6 @@ from flask_limiter.errors import RateLimitExceeded
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from app.extensions import db
 from app.observability import trace
 from app.problems import Problem, pointer
 from app.security.rate_limits import seconds_until_reset
@@ -90,8 +89,7 @@ def outage_of(exc: BaseException) -> str | None:
 
 
 def _unavailable(exc: BaseException, dependency: str) -> Response:
-    if dependency == "postgres":
-        _rollback_quietly()
+    # The view's unit of work has rolled back already (app/unit_of_work.py).
     log.warning("dependency unavailable", extra={"dependency": dependency, "error": _error_name(exc)})
     return problem_response(
         Problem(
@@ -106,14 +104,6 @@ def _error_name(exc: BaseException) -> str:
     """The class of the driver's error, never its message (SQLAlchemy's holds the SQL and parameters)."""
     original = getattr(exc, "orig", None)
     return type(original if isinstance(original, BaseException) else exc).__name__
-
-
-def _rollback_quietly() -> None:
-    """End the failed transaction now; a connection SQLAlchemy saw disconnect is already invalidated."""
-    try:
-        db.session.rollback()
-    except Exception:  # the connection is gone too; the pool replaces it on the next checkout
-        log.debug("rollback after an outage failed", exc_info=True)
 
 
 def problem_response(problem: Problem) -> Response:

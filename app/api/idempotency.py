@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Response, g, make_response, request
+from flask import Response, make_response, request
 
 from app.api.context import current_principal
-from app.extensions import db
 from app.problems import Problem
 from app.services import idempotency
 
@@ -19,13 +19,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 HEADER = "Idempotency-Key"
 
 
-def current_claim() -> idempotency.Claim | None:
-    """The claim for this request, for services that complete it inside their own transaction."""
-    return g.get("idempotency_claim")
-
-
 def idempotent(view: F) -> F:
-    """Replay, refuse or run the request according to its Idempotency-Key (must follow ``login_required``)."""
+    """Replay, refuse or run the request according to its Idempotency-Key (must follow ``login_required``).
+
+    Runs inside the view's unit of work (``app/unit_of_work.py``): the key is locked for the
+    transaction, and a successful (2xx/3xx) response is recorded in it, so the change and its key
+    commit together. A failed request records nothing: the client may retry with the same key.
+    """
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -43,21 +43,29 @@ def idempotent(view: F) -> F:
         outcome = idempotency.begin(principal.user_id, key, idempotency.fingerprint(request.method, request.path, body))
         if isinstance(outcome, idempotency.Replay):
             return _replay(outcome)
-        g.idempotency_claim = outcome
-        try:
-            response = make_response(view(*args, **kwargs))
-        except BaseException:
-            idempotency.release(outcome)
-            raise
-        if response.status_code >= 400:
-            idempotency.release(outcome)
-        elif not idempotency.is_completed(outcome):
+        response = make_response(view(*args, **kwargs))
+        if response.status_code < 400:
             body_json = response.get_json(silent=True)
-            idempotency.complete(outcome, response.status_code, body_json, location=response.headers.get("Location"))
-            db.session.commit()
+            idempotency.complete(
+                outcome,
+                response.status_code,
+                body_json,
+                location=response.headers.get("Location"),
+                job_id=_accepted_job(response.status_code, body_json),
+            )
         return response
 
     return cast(F, wrapper)
+
+
+def _accepted_job(status: int, body: Any) -> uuid.UUID | None:
+    """The job a 202 job document accepted (the record is purged with its job)."""
+    if status != 202 or not isinstance(body, dict) or not isinstance(body.get("job_id"), str):
+        return None
+    try:
+        return uuid.UUID(body["job_id"])
+    except ValueError:
+        return None
 
 
 def _replay(replay: idempotency.Replay) -> Response:

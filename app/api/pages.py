@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.models.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
 class PageQuery(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from app.api.callbacks import validated_callback_url
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
-from app.api.idempotency import current_claim, idempotent
+from app.api.idempotency import idempotent
 from app.api.organizations import ERRORS
 from app.api.pages import PageQuery, page
 from app.api.schemas import CallbackField, JobAccepted, StrictModel, Title, UtcDatetime
@@ -134,6 +134,5 @@ def recalculate(body: RecalculationRequest) -> tuple[dict[str, object], int, dic
         body.building_id,
         request_actor(),
         callback_url=validated_callback_url(body.callback_url),
-        idempotency_claim=current_claim(),
     )
     return document, 202, {"Location": document["status_url"]}

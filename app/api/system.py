@@ -11,7 +11,7 @@ from pydantic import Field
 
 from app.api.callbacks import validated_callback_url
 from app.api.context import BEARER_SECURITY, login_required, request_actor
-from app.api.idempotency import current_claim, idempotent
+from app.api.idempotency import idempotent
 from app.api.schemas import PROBLEM_RESPONSES, CallbackField, JobAccepted, ProblemDocument
 from app.jobs import submit
 from app.problems import Problem
@@ -45,6 +45,5 @@ def ping(body: PingRequest) -> tuple[dict[str, object], int, dict[str, str]]:
         {"sleep_ms": body.sleep_ms, "fail": body.fail},
         request_actor(),
         callback_url=validated_callback_url(body.callback_url),
-        idempotency_claim=current_claim(),
     )
     return document, 202, {"Location": document["status_url"]}

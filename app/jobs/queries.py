@@ -16,10 +16,11 @@ from app.extensions import db
 from app.jobs.longpoll import current_longpolls
 from app.jobs.report import channel
 from app.models import Job, JobStatus
+from app.models.pagination import paginate
 from app.problems import Problem
 from app.runtime import current_broker_redis
 from app.security.rbac import Principal, can_view_job
-from app.services.pagination import paginate
+from app.unit_of_work import current_unit_of_work
 
 #: While waiting, Postgres is re-read at least this often even if no event arrives.
 RECHECK_SECONDS = 5.0
@@ -49,7 +50,7 @@ def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -
             remaining = deadline - time.monotonic()
             if JobStatus(job.status).is_terminal or remaining <= 0:
                 return job
-            db.session.rollback()  # never sit idle in a transaction while waiting
+            current_unit_of_work().checkpoint()  # a read so far: never sit idle in a transaction while waiting
             if slot is None:
                 slot = current_longpolls().take(principal.user_id, remaining)
                 if slot is None:  # over a cap: answer now, like ?wait=0
@@ -87,7 +88,6 @@ def metrics_snapshot() -> tuple[dict[tuple[str, str], int], dict[str, int]]:
             .group_by(Job.type, Job.status)
         )
     }
-    db.session.rollback()
     return counts, queue_depths()
 
 

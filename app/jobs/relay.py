@@ -7,6 +7,11 @@ Rows are picked with ``FOR UPDATE SKIP LOCKED`` and pushed forward before publis
 relays never double up and relays that piled up run back to back harmlessly; a duplicate message
 is harmless anyway (the claim is a CAS). Idle, a relay is one indexed SELECT per table.
 
+Each relay function runs in its caller's unit of work (the beat task's, ``app/unit_of_work.py``):
+rows are pushed forward in it, and the messages are published by an ``after_commit`` callback,
+so nothing is published for a push that did not commit. A publish the broker refused is
+un-counted afterwards in a unit of work of its own.
+
 Each re-publish is counted (``jobs.dispatches``, reset by every claim) and the next one backs off,
 doubling from ``job_republish_after_seconds`` up to 16 times it. A job published
 ``job_max_dispatches`` times without any worker claiming it, while its queue is empty (the workers
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Interval, func, literal, or_, select, update
 
@@ -29,6 +35,7 @@ from app.jobs.broker import publish, queue_depth
 from app.jobs.types import queue_for
 from app.models import JobStatus, WebhookDelivery
 from app.runtime import current_settings
+from app.unit_of_work import current_unit_of_work, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,8 @@ JOBS = runner.JOBS
 
 
 def relay_jobs(batch: int = BATCH) -> int:
+    """Push due jobs forward (or abandon them) in the current unit of work; publish after its commit."""
+    uow = current_unit_of_work()
     settings = current_settings()
     c = JOBS.c
     now = func.now()
@@ -57,7 +66,6 @@ def relay_jobs(batch: int = BATCH) -> int:
         .with_for_update(skip_locked=True)
     ).all()
     if not rows:
-        db.session.rollback()
         return 0
     due, exhausted = [], []
     for row in rows:
@@ -79,21 +87,29 @@ def relay_jobs(batch: int = BATCH) -> int:
             )
         )
     abandoned = runner.abandon(exhausted) if exhausted else []
-    db.session.commit()
+    uow.after_commit(lambda: _publish_jobs(due, abandoned))
+    return len(due) + len(abandoned)
+
+
+def _publish_jobs(due: list[Any], abandoned: list[runner.JobRun]) -> None:
+    """After the push committed: report the abandoned jobs, publish the due ones."""
     for run in abandoned:
         report.finished(run, JobStatus.FAILED)
     failed = [row.id for row in due if not publish(row.type, [str(row.id)], trace_id=row.trace_id)]
     if failed:
         # The broker refused: this was no dispatch, so it must not count towards abandoning the job.
-        db.session.execute(update(JOBS).where(c.id.in_(failed), c.dispatches > 0).values(dispatches=c.dispatches - 1))
-        db.session.commit()
+        c = JOBS.c
+        with unit_of_work():
+            db.session.execute(
+                update(JOBS).where(c.id.in_(failed), c.dispatches > 0).values(dispatches=c.dispatches - 1)
+            )
     if due:
         log.info("relay re-published jobs", extra={"count": len(due) - len(failed)})
-    return len(due) + len(abandoned)
 
 
 def relay_webhooks(batch: int = BATCH) -> int:
     """Publish deliveries that are due and have no live message (long delays live only in rows)."""
+    uow = current_unit_of_work()
     settings = current_settings()
     grace = timedelta(seconds=settings.job_republish_after_seconds)
     rows = (
@@ -108,7 +124,6 @@ def relay_webhooks(batch: int = BATCH) -> int:
         .all()
     )
     if not rows:
-        db.session.rollback()
         return 0
     db.session.execute(
         update(WebhookDelivery)
@@ -116,7 +131,5 @@ def relay_webhooks(batch: int = BATCH) -> int:
         .values(next_attempt_at=func.now())
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
-    for delivery_id in rows:
-        publish("webhooks.deliver", [str(delivery_id)])
+    uow.after_commit(lambda: [publish("webhooks.deliver", [str(delivery_id)]) for delivery_id in rows])
     return len(rows)

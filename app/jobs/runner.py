@@ -4,13 +4,16 @@
    expired), attempt + 1, version + 1, committed at once so the relay can see the lease. The
    claim returns the payload's ciphertext; it is decrypted afterwards, in Python, so a payload no
    key of the ring opens is a failed attempt like any other instead of a claim that never commits.
-2. Work: the handler runs inside a fresh transaction and returns the result. Meanwhile the
+2. Work: the handler runs inside a fresh transaction, the job's unit of work
+   (``app/unit_of_work.py``; the handler adds to the session and never commits, a batch job
+   commits its progress through ``JobRun.checkpoint``), and returns the result. Meanwhile the
    process's heartbeat (``app/jobs/heartbeat.py``) renews the short lease every third of it.
 3. Finish: the terminal state is written with a compare-and-swap on the claimed version *in the
    same transaction as the handler's changes*. If another worker took the job over meanwhile the
    swap matches nothing and everything rolls back: a redelivered message, a duplicate publish or
    a zombie worker can never apply the work twice.
-4. Report, after commit: wake long-pollers, send the callback, log.
+4. Report, after commit: the handler's ``after_commit`` callbacks, then wake long-pollers, send
+   the callback, log.
 
 Failures:
 
@@ -49,6 +52,7 @@ from app.models import Job, JobStatus, WebhookDelivery
 from app.observability import trace
 from app.problems import Problem
 from app.runtime import current_settings
+from app.unit_of_work import UnitOfWork, bound, current_unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +107,19 @@ class JobRun:
         self.version += 1
 
     def progress(self, done: int, total: int) -> None:
-        """Record progress and renew the lease, in the current transaction (batch jobs commit after)."""
+        """Record progress and renew the lease, in the current transaction (see ``checkpoint``)."""
         self._swap(progress_done=done, progress_total=total, lease_expires_at=func.now() + _lease())
+
+    def checkpoint(self, done: int, total: int) -> None:
+        """A batch job's progress commit: record progress, commit the batch so far, go on.
+
+        The one commit a handler may cause: the runner owns the job's transaction, so a batch job
+        asks it here instead of committing itself. The ``after_commit`` callbacks registered so
+        far run now, since what they wait for is durable.
+        """
+        self.progress(done, total)
+        db.session.commit()
+        current_unit_of_work().committed()
 
     def finish(
         self,
@@ -259,26 +274,36 @@ def _execute(run: JobRun, handler: Handler) -> None:
         _fail(run, _gave_up(run))
         return
     log.info("job started", extra={"job_id": str(run.id), "job_type": run.type, "attempt": run.attempts})
+    # The handler's unit of work: its changes, the terminal state and the callbacks it registered
+    # (jobs it submitted, say) commit together, here; the handler itself never commits.
+    uow = UnitOfWork(db.session)
     try:
-        run.open()
-        result = handler(run)
-        run.finish(JobStatus.SUCCEEDED, result=result or {})
+        with bound(uow):
+            run.open()
+            result = handler(run)
+            run.finish(JobStatus.SUCCEEDED, result=result or {})
         db.session.commit()
     except Problem as problem:
-        db.session.rollback()
-        _fail(run, problem)
+        if not problem.keep_changes:
+            db.session.rollback()
+            uow.rolled_back()
+        _fail(run, problem, uow=uow)
         return
     except LeaseLost:
         db.session.rollback()
+        uow.rolled_back()
         log.warning("job lease lost; another worker owns it now", extra={"job_id": str(run.id)})
         return
     except Exception as exc:
         if is_connection_failure(exc):
+            uow.rolled_back()
             raise
         db.session.rollback()
+        uow.rolled_back()
         log.exception("job raised", extra={"job_id": str(run.id), "job_type": run.type})
         _retry_or_fail(run)
         return
+    uow.committed()
     report.finished(run, JobStatus.SUCCEEDED)
 
 
@@ -290,13 +315,24 @@ def _open_quietly(run: JobRun) -> None:
         log.warning("job payload could not be decrypted", extra={"job_id": str(run.id)})
 
 
-def _fail(run: JobRun, problem: Problem, *, expect: tuple[JobStatus, ...] = (JobStatus.RUNNING,)) -> None:
+def _fail(
+    run: JobRun,
+    problem: Problem,
+    *,
+    expect: tuple[JobStatus, ...] = (JobStatus.RUNNING,),
+    uow: UnitOfWork | None = None,
+) -> None:
+    """End the job ``failed`` (with what a ``keep_changes`` problem kept, when ``uow`` holds it)."""
     try:
         run.finish(JobStatus.FAILED, error=problem.to_dict(run.trace_id), expect=expect)
         db.session.commit()
     except LeaseLost:
         db.session.rollback()
+        if uow is not None:
+            uow.rolled_back()
         return
+    if uow is not None:
+        uow.committed()
     report.finished(run, JobStatus.FAILED)
 
 

@@ -1,7 +1,10 @@
-"""Accepting a job: one transaction for the row, its audit and its idempotency record; publish after commit.
+"""Accepting a job: the row and its audit row join the use case's unit of work; publish after commit.
 
-If the publish fails the row stays ``queued`` and the outbox relay publishes it later, so an
-answer of 202 always means the job will run.
+The job, its audit row and (when the request has an ``Idempotency-Key``) its idempotency record
+commit together with whatever else the use case did, or not at all (``app/unit_of_work.py``).
+The Celery message is published by an ``after_commit`` callback, so a worker never looks for a
+job that is not committed. If the publish fails the row stays ``queued`` and the outbox relay
+publishes it later, so an answer of 202 always means the job will run.
 
 No single user can flood the queues: a user with ``JOB_MAX_UNFINISHED_PER_USER`` jobs queued or
 running gets 429 ``rate-limited`` and nothing is created. The check is part of the one INSERT
@@ -24,12 +27,13 @@ from app.extensions import db
 from app.jobs.broker import publish
 from app.jobs.documents import accepted_document
 from app.jobs.types import JOB_TYPES
+from app.models.audit import Actor
 from app.models.types import EncryptedJSON, EncryptedText
 from app.observability import trace
 from app.observability.metrics import JOBS_SUBMITTED
 from app.problems import Problem
 from app.runtime import current_settings
-from app.services import audit, idempotency
+from app.unit_of_work import current_unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +78,16 @@ _INSERT = text(
 def submit(
     job_type: str,
     payload: dict[str, Any],
-    actor: audit.Actor,
+    actor: Actor,
     *,
     callback_url: str | None = None,
-    idempotency_claim: idempotency.Claim | None = None,
 ) -> dict[str, Any]:
-    """Record a job and publish it; return the 202 document."""
+    """Record a job in the current unit of work, to be published once it commits; the 202 document."""
     if job_type not in JOB_TYPES:
         raise ValueError(f"unknown job type {job_type!r}")
     if actor.id is None and actor.type != "system":
         raise ValueError("only system jobs may have no owner")
+    uow = current_unit_of_work()
     job_id, trace_id = uuid.uuid4(), trace.current()
     settings = current_settings()
     inserted = db.session.execute(
@@ -103,19 +107,19 @@ def submit(
             "user_agent": (actor.user_agent or "")[:256] or None,
         },
     ).first()
-    if inserted is None:
-        db.session.rollback()
+    if inserted is None:  # the unit of work rolls back whatever the use case did with it
         log.info("job refused: unfinished-job quota reached", extra={"job_type": job_type})
         raise Problem(
             "rate-limited",
             f"You have {settings.job_max_unfinished_per_user} unfinished jobs; wait for some to finish.",
             headers={"Retry-After": str(QUOTA_RETRY_AFTER_SECONDS)},
         )
-    document = accepted_document(job_id)
-    if idempotency_claim is not None:
-        idempotency.complete(idempotency_claim, 202, document, location=document["status_url"], job_id=job_id)
-    db.session.commit()
+    uow.after_commit(lambda: _accepted(job_type, job_id, trace_id))
+    return accepted_document(job_id)
+
+
+def _accepted(job_type: str, job_id: uuid.UUID, trace_id: str | None) -> None:
+    """After commit: count, log and publish the job (a failed publish is the relay's to repeat)."""
     JOBS_SUBMITTED.labels(job_type).inc()
     log.info("job submitted", extra={"job_id": str(job_id), "job_type": job_type})
     publish(job_type, [str(job_id)], trace_id=trace_id)
-    return document

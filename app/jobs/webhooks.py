@@ -20,6 +20,9 @@ One attempt (``deliver``), in order:
 
 If even recording fails (the database went away), the claim's hold expires, the relay publishes
 the row again and the next claim counts the lost attempt: the cap holds whatever happens.
+
+The task is its own edge: claim, prepare and record are three units of work
+(``app/unit_of_work.py``), since nothing may be held open across the network call.
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ from app.extensions import db
 from app.jobs.broker import publish
 from app.jobs.documents import job_document
 from app.models import Job, User, WebhookDelivery
+from app.models.audit import Actor, record
 from app.runtime import current_settings
 from app.security import outbound
-from app.services import audit
+from app.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +81,7 @@ def message_id(delivery_id: uuid.UUID) -> str:
 
 
 def ensure_secret(user_id: uuid.UUID) -> tuple[str, bool]:
-    """The user's signing secret and whether this call created it; the caller commits.
+    """The user's signing secret and whether this call created it, in the current unit of work.
 
     Creation is one ``UPDATE ... WHERE webhook_secret IS NULL``: of two concurrent callers the
     second waits on the first's row lock, then finds the column set and updates nothing, and
@@ -105,7 +109,12 @@ class Claim:
 
 
 def _claim(delivery_id: uuid.UUID) -> Claim | str | None:
-    """Claim the row for one attempt, or fail it at the cap (returns ``"failed"``); None if not due."""
+    """Claim the row for one attempt (committed), or fail it at the cap (``"failed"``); None if not due."""
+    with unit_of_work():
+        return _claim_row(delivery_id)
+
+
+def _claim_row(delivery_id: uuid.UUID) -> Claim | str | None:
     settings = current_settings()
     hold = timedelta(seconds=settings.webhook_deadline_seconds + CLAIM_GRACE_SECONDS)
     has_attempts_left = WebhookDelivery.attempts < MAX_ATTEMPTS
@@ -132,7 +141,6 @@ def _claim(delivery_id: uuid.UUID) -> Claim | str | None:
         )
         .execution_options(synchronize_session=False)
     ).one_or_none()
-    db.session.commit()
     if row is None:
         return None
     if row.status == "failed":
@@ -151,7 +159,6 @@ def deliver(delivery_id: str) -> str:
     try:
         return _attempt(claim)
     except Exception as exc:  # a crash (soft time limit included) is a failed attempt, never a loop
-        db.session.rollback()
         log.warning(
             "webhook attempt crashed",
             extra={"delivery_id": str(claim.id), "attempt": claim.attempts, "error": type(exc).__name__},
@@ -159,19 +166,25 @@ def deliver(delivery_id: str) -> str:
         return _schedule_retry(claim, None, f"internal error ({type(exc).__name__})")
 
 
+def _prepare(claim: Claim) -> tuple[str, str, str] | None:
+    """The URL, the signing secret and the body to send (committed); None if the job or user is gone."""
+    with unit_of_work():
+        job = db.session.get(Job, claim.job_id)
+        if job is None or db.session.execute(select(User.id).where(User.id == claim.user_id)).first() is None:
+            return None
+        url = db.session.execute(select(WebhookDelivery.url).where(WebhookDelivery.id == claim.id)).scalar_one()
+        secret, created = ensure_secret(claim.user_id)
+        if created:
+            record("webhook_secret.created", Actor.job(claim.user_id), entity_type="user", entity_id=claim.user_id)
+        return url, secret, json.dumps(job_document(job), separators=(",", ":"))
+
+
 def _attempt(claim: Claim) -> str:
     settings = current_settings()
-    job = db.session.get(Job, claim.job_id)
-    if job is None or db.session.execute(select(User.id).where(User.id == claim.user_id)).first() is None:
+    prepared = _prepare(claim)  # committed: nothing is held open across the network call
+    if prepared is None:
         return _record(claim, "failed", error="job or user missing")
-    url = db.session.execute(select(WebhookDelivery.url).where(WebhookDelivery.id == claim.id)).scalar_one()
-    secret, created = ensure_secret(claim.user_id)
-    if created:
-        audit.record(
-            "webhook_secret.created", audit.Actor.job(claim.user_id), entity_type="user", entity_id=claim.user_id
-        )
-    body = json.dumps(job_document(job), separators=(",", ":"))
-    db.session.commit()  # nothing is held open across the network call
+    url, secret, body = prepared
 
     headers = sign(secret, message_id(claim.id), datetime.now(UTC), body)
     try:
@@ -219,13 +232,13 @@ def _record(
         values["delivered_at"] = func.now()
     if retry_in is not None:
         values["next_attempt_at"] = func.now() + timedelta(seconds=retry_in)
-    db.session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == claim.id, WebhookDelivery.attempts == claim.attempts)
-        .values(updated_at=func.now(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+    with unit_of_work():
+        db.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == claim.id, WebhookDelivery.attempts == claim.attempts)
+            .values(updated_at=func.now(), **values)
+            .execution_options(synchronize_session=False)
+        )
     _log(claim.id, claim.attempts, status, code, error)
     return "retry" if status == "pending" else status
 

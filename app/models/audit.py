@@ -7,6 +7,7 @@ and only if the change committed. ``details`` never holds personal data.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,8 @@ from sqlalchemy import BigInteger, CheckConstraint, DateTime, Identity, Index, T
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import Base
+from app.extensions import Base, db
+from app.observability import trace
 
 
 class AuditLog(Base):
@@ -39,3 +41,49 @@ class AuditLog(Base):
     user_agent: Mapped[str | None] = mapped_column(Text)
     trace_id: Mapped[str | None] = mapped_column(Text)
     scrubbed: Mapped[bool] = mapped_column(nullable=False, server_default=false(), default=False)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, and from where. Built by the API from the request, or by a job."""
+
+    type: str  # human | system | job
+    id: uuid.UUID | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(type="system")
+
+    @classmethod
+    def job(cls, owner_id: uuid.UUID | None = None) -> Actor:
+        return cls(type="job", id=owner_id)
+
+
+def record(
+    action: str,
+    actor: Actor,
+    *,
+    entity_type: str | None = None,
+    entity_id: Any = None,
+    details: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Add an audit row to the current session (the unit of work commits it). ``details``: no PII.
+
+    Here, beside the model, so that every layer that changes data (services, the job pipeline)
+    writes its trail the same way without the job pipeline importing the services.
+    """
+    row = AuditLog(
+        actor_type=actor.type,
+        actor_id=actor.id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id) if entity_id is not None else None,
+        details=details or {},
+        ip=actor.ip,
+        user_agent=(actor.user_agent or "")[:256] or None,
+        trace_id=trace.current(),
+    )
+    db.session.add(row)
+    return row

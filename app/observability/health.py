@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 
 
 def _postgres() -> None:
-    db.session.execute(text("SELECT 1"))
-    db.session.rollback()
+    """On a pooled connection of its own, not the request's session: a probe is no use case, and a
+    dead connection it finds is invalidated by the pool without touching the request's unit of work."""
+    with db.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def _redis() -> None:
@@ -49,14 +51,6 @@ def readiness() -> tuple[bool, dict[str, Any]]:
             results[name] = "ok"
         except Exception as exc:  # report, never raise: this endpoint exists to say what is down
             log.warning("readiness check failed", extra={"dependency": name, "error": type(exc).__name__})
-            _rollback_quietly()
             results[name] = "unavailable"
             ready = False
     return ready, results
-
-
-def _rollback_quietly() -> None:
-    try:
-        db.session.rollback()
-    except Exception:  # the connection is already gone; the pool replaces it
-        log.debug("rollback after a failed check failed", exc_info=True)

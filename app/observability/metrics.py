@@ -18,7 +18,7 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -41,21 +41,26 @@ HTTP_LATENCY = Histogram(
 JOBS_SUBMITTED = Counter("jobs_submitted_total", "Jobs accepted by the API", ["type"])
 
 
+#: What a scrape reads of the job pipeline: unfinished jobs by (type, status), and messages
+#: waiting per broker queue. Handed in by ``create_app`` (``app.jobs.metrics_snapshot``), so
+#: observability, below the job pipeline, never imports it.
+JobSnapshot = Callable[[], tuple[dict[tuple[str, str], int], dict[str, int]]]
+
+
 class JobStateCollector(Collector):
     """Reads job counts and the broker queue length when Prometheus scrapes."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, snapshot: JobSnapshot) -> None:
         self.app = app
+        self.snapshot = snapshot
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from app.jobs import metrics_snapshot
-
         jobs = GaugeMetricFamily(
             "jobs", "Unfinished (queued or running) jobs by type and status", labels=["type", "status"]
         )
         depth = GaugeMetricFamily("celery_queue_depth", "Messages waiting in the broker queue", labels=["queue"])
         with self.app.app_context():
-            counts, queues = metrics_snapshot()
+            counts, queues = self.snapshot()
         for (job_type, status), count in counts.items():
             jobs.add_metric([job_type, status], count)
         for queue, length in queues.items():
@@ -74,7 +79,7 @@ def _authorize(token: str) -> None:
         )
 
 
-def init_app(app: Flask, settings: Settings) -> None:
+def init_app(app: Flask, settings: Settings, job_snapshot: JobSnapshot) -> None:
     @app.before_request
     def _start_timer() -> None:
         g.request_started = time.perf_counter()
@@ -101,7 +106,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         else:
             for collector in (HTTP_REQUESTS, HTTP_LATENCY, JOBS_SUBMITTED):
                 registry.register(collector)
-        registry.register(JobStateCollector(app))
+        registry.register(JobStateCollector(app, job_snapshot))
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
     app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])

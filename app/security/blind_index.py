@@ -20,6 +20,7 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
     "phone": normalize.phone,
     "plate": normalize.plate,
     "ip": normalize.ip,
+    "idempotency": str,  # an already canonical request (app/services/idempotency.py): fingerprinted as is
 }
 
 

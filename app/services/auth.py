@@ -52,9 +52,13 @@ def user_account(user: User) -> str:
     return bytes(user.email_bidx).hex()
 
 
-def locked_problem(seconds: int) -> Problem:
+def locked_problem(seconds: int, *, keep_changes: bool = False) -> Problem:
+    """429 ``account-locked``; ``keep_changes``: the refusal's audit row is committed (it is evidence)."""
     return Problem(
-        "account-locked", "Too many failed attempts; try again later.", headers={"Retry-After": str(seconds)}
+        "account-locked",
+        "Too many failed attempts; try again later.",
+        headers={"Retry-After": str(seconds)},
+        keep_changes=keep_changes,
     )
 
 
@@ -65,8 +69,7 @@ def password_attempt(account: str, actor: audit.Actor, **details: Any) -> Iterat
         attempt = current_guard().attempt(account)
     except AccountLocked as locked:
         audit.record("auth.login_locked", actor, entity_type="user", entity_id=actor.id, details=details or None)
-        db.session.commit()
-        raise locked_problem(locked.seconds) from None
+        raise locked_problem(locked.seconds, keep_changes=True) from None
     with attempt:
         yield attempt
 
@@ -102,8 +105,7 @@ def login(email: str, password: str, ip: str | None, user_agent: str | None) -> 
                 )
                 if not ok:
                     _count_failure(attempt, actor)
-                db.session.commit()
-                raise Problem("unauthenticated", INVALID_CREDENTIALS)
+                raise Problem("unauthenticated", INVALID_CREDENTIALS, keep_changes=True)
         _upgrade_hash(user, password)
     # A right password alone resets nothing: the count goes on until the second factor is given.
     if user.mfa_enabled:
@@ -115,7 +117,7 @@ def login(email: str, password: str, ip: str | None, user_agent: str | None) -> 
 
 
 def _upgrade_hash(user: User, password: str) -> None:
-    """Re-hash a verified password whose hash has older argon2 parameters; the caller commits."""
+    """Re-hash a verified password whose hash has older argon2 parameters, in the unit of work."""
     fresh = current_passwords().upgraded(user.password_hash, password)
     if fresh is not None:  # compare-and-swap: a concurrent password change wins
         db.session.execute(
@@ -131,7 +133,6 @@ def _challenge(user: User, purpose: str, actor: audit.Actor, flag: str) -> dict[
     ttl = current_challenges().ttl_seconds
     token = current_tokens().issue(str(user.id), challenge.challenge_id, ttl, purpose=purpose)
     audit.record("auth.password_accepted", actor, entity_type="user", entity_id=user.id, details={"next": purpose})
-    db.session.commit()
     return {flag: True, "mfa_token": token, "expires_in": ttl}
 
 
@@ -156,8 +157,7 @@ def reserve_code_attempt(user: User, challenge: Challenge, actor: audit.Actor) -
         raise Problem("unauthenticated", MFA_TOKEN_INVALID) from None
     except AccountLocked as locked:
         audit.record("auth.login_locked", actor, entity_type="user", entity_id=user.id, details={"step": "mfa"})
-        db.session.commit()
-        raise locked_problem(locked.seconds) from None
+        raise locked_problem(locked.seconds, keep_changes=True) from None
 
 
 def reserve_challenge(token: str, purpose: str, actor_ip: str | None, user_agent: str | None) -> tuple[User, Challenge]:
@@ -181,12 +181,10 @@ def reserve_challenge(token: str, purpose: str, actor_ip: str | None, user_agent
 def logout(principal: Principal, actor: audit.Actor) -> None:
     current_sessions().revoke(principal.session_id, str(principal.user_id))
     audit.record("auth.logout", actor, entity_type="session", entity_id=principal.session_id)
-    db.session.commit()
 
 
 def logout_all(principal: Principal, actor: audit.Actor) -> None:
     revoke_sessions(principal.user_id, actor, reason="logout_all")
-    db.session.commit()
 
 
 def change_password(principal: Principal, current: str, new: str, actor: audit.Actor) -> None:
@@ -198,18 +196,17 @@ def change_password(principal: Principal, current: str, new: str, actor: audit.A
             if not current_passwords().verify(user.password_hash, current):
                 audit.record("auth.password_change_failed", actor, entity_type="user", entity_id=user.id)
                 _count_failure(attempt, actor)
-                db.session.commit()
                 raise Problem(
                     "validation-error",
                     "The current password is not correct.",
                     errors=[{"pointer": "/current_password", "detail": "incorrect"}],
+                    keep_changes=True,  # the failed attempt's audit rows
                 )
         users.check_password_policy(new, pointer="/new_password")
         new_hash = current_passwords().hash(new)
     db.session.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
     audit.record("auth.password_changed", actor, entity_type="user", entity_id=user.id)
     revoke_sessions(user.id, actor, keep=principal.session_id, reason="password_changed")
-    db.session.commit()
 
 
 def authenticate(token: str, *, allow_pending_mfa: bool = False) -> Principal:

@@ -89,7 +89,6 @@ def generate(run: JobRun) -> dict[str, Any]:
 def submit_daily() -> int:
     """Beat's daily run: one system-owned generation job per active building."""
     ids = list(db.session.execute(select(Building.id).where(Building.is_active)).scalars())
-    db.session.rollback()
     for building_id in ids:
         submit("availability.generate", {"building_id": str(building_id)}, audit.Actor.system())
     return len(ids)

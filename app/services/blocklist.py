@@ -31,13 +31,14 @@ from app.domain.bookings import InvalidPlate
 from app.domain.identity import InvalidIdentity, normalize_email
 from app.extensions import db
 from app.models import BlocklistEntry, Building, MembershipRole
+from app.models.pagination import paginate
 from app.problems import Problem
 from app.security import rbac
 from app.security.crypto import blind_index
 from app.security.rbac import Principal
 from app.services import audit
 from app.services.organizations import get_building, organization_in_scope
-from app.services.pagination import paginate
+from app.unit_of_work import stored
 
 TYPES = ("email", "phone", "rut", "plate", "ip")
 NORMALIZE = {
@@ -103,8 +104,7 @@ def add(principal: Principal, fields: EntryFields, actor: audit.Actor) -> Blockl
         entity_id=entry.id,
         details={"scope": scope, "type": fields.type},
     )
-    db.session.commit()
-    return entry
+    return stored(entry)
 
 
 def _visible(principal: Principal) -> object:
@@ -175,7 +175,6 @@ def remove(principal: Principal, entry_id: uuid.UUID, actor: audit.Actor) -> Non
         raise Problem("forbidden", "Your role does not allow removing this entry.")
     entry.is_active = False
     audit.record("blocklist.removed", actor, entity_type="blocklist_entry", entity_id=entry.id)
-    db.session.commit()
 
 
 def match_exists(building: Building, checks: list[tuple[str, bytes]]) -> Any:

@@ -45,5 +45,4 @@ def _mark(target: BookingStatus, due: object) -> int:
 def mark_overdue() -> dict[str, int]:
     no_show = _mark(BookingStatus.NO_SHOW, Booking.block_start < func.now() - rules.NO_SHOW_AFTER)
     overstay = _mark(BookingStatus.OVERSTAY, Booking.block_end < func.now() - rules.OVERSTAY_AFTER)
-    db.session.commit()
     return {"no_show": no_show, "overstay": overstay}

@@ -24,12 +24,13 @@ from app.domain.timefmt import rfc3339
 from app.extensions import db
 from app.jobs import JobRun
 from app.models import AvailabilityBlock, BlockStatus, Booking, Building, Resident, User, VisitorSpot
+from app.models.pagination import paginate
 from app.problems import Problem
 from app.security import rbac
 from app.security.crypto import blind_index
 from app.security.rbac import Principal
 from app.services import audit, blocklist, pricing
-from app.services.pagination import paginate
+from app.services.auth import load_principal
 
 CODE_ATTEMPTS = 5
 
@@ -275,8 +276,6 @@ def _transition(booking: Booking, target: BookingStatus, **values: Any) -> None:
 
 def principal_for(user_id: uuid.UUID | None) -> Principal | None:
     """The authorization view of a user, for jobs acting on their behalf."""
-    from app.services.auth import load_principal
-
     return load_principal(user_id, "job") if user_id is not None else None
 
 

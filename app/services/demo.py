@@ -44,7 +44,7 @@ def _user(email: str, password: str, role: str | None = None) -> tuple[str, bool
     existing = users.find_by_email(email)
     if existing is not None:
         return str(existing.id), False
-    return str(users.create_user(email, password, ACTOR, platform_role=role, commit=False).id), True
+    return str(users.create_user(email, password, ACTOR, platform_role=role).id), True
 
 
 def _tenant(spec: DemoTenant) -> list[DemoLogin]:
@@ -118,7 +118,7 @@ def _tenant(spec: DemoTenant) -> list[DemoLogin]:
 
 
 def seed() -> list[DemoLogin]:
-    """Create (or find) the demo platform accounts and both operators; commit; return the logins."""
+    """Create (or find) the demo platform accounts and both operators (in the caller's unit of work); the logins."""
     logins = []
     for email, password, role, label in (
         (
@@ -134,5 +134,4 @@ def seed() -> list[DemoLogin]:
     for spec in TENANTS:
         logins.extend(_tenant(spec))
     audit.record("demo.seeded", ACTOR)
-    db.session.commit()
     return logins

@@ -1,7 +1,7 @@
 """The gate: a concierge finds a booking by code or plate, checks the guest in and out.
 
 Every action is an access event with the plate the concierge observed, refused ones included
-(``denied``): the refusal is committed as evidence before the 409 answer.
+(``denied``): the refusal is committed as evidence with the 409 answer (``keep_changes``).
 """
 
 from __future__ import annotations
@@ -87,14 +87,16 @@ def _event(
 def _deny(
     booking: Booking, principal: Principal, attempted: str, observed: str | None, reason: str, actor: audit.Actor
 ) -> Problem:
-    db.session.rollback()
-    booking = db.session.get(Booking, booking.id)  # type: ignore[assignment]
+    """The refusal, to raise: its access event and audit row are kept (committed) as evidence.
+
+    Nothing else was changed before a refusal (the booking was only read and locked), so keeping
+    the unit of work's changes keeps exactly these two rows.
+    """
     _event(booking, principal, "denied", attempted, observed, reason)
     audit.record(
         f"gate.{attempted}_denied", actor, entity_type="booking", entity_id=booking.id, details={"reason": reason}
     )
-    db.session.commit()
-    return Problem("invalid-transition", reason)
+    return Problem("invalid-transition", reason, keep_changes=True)
 
 
 def check_in(principal: Principal, booking_id: uuid.UUID, observed_plate: str | None, actor: audit.Actor) -> Booking:
@@ -111,7 +113,6 @@ def check_in(principal: Principal, booking_id: uuid.UUID, observed_plate: str | 
     _transition(booking, BookingStatus.CHECKED_IN, checked_in_at=func.now())
     _event(booking, principal, "check_in", "check_in", observed_plate, None)
     audit.record("gate.check_in", actor, entity_type="booking", entity_id=booking.id)
-    db.session.commit()
     return db.session.get(Booking, booking_id, populate_existing=True)  # type: ignore[return-value]
 
 
@@ -124,5 +125,4 @@ def check_out(principal: Principal, booking_id: uuid.UUID, observed_plate: str |
     _transition(booking, BookingStatus.CHECKED_OUT, checked_out_at=func.now())
     _event(booking, principal, "check_out", "check_out", observed_plate, None)
     audit.record("gate.check_out", actor, entity_type="booking", entity_id=booking.id)
-    db.session.commit()
     return db.session.get(Booking, booking_id, populate_existing=True)  # type: ignore[return-value]

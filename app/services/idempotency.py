@@ -1,34 +1,49 @@
 """``Idempotency-Key`` records (API.md): replay, reuse detection and in-flight detection.
 
-``begin`` commits an ``in_flight`` marker in its own short transaction *before* the work, so a
-concurrent duplicate sees it and gets 409. The work then marks the record ``completed`` inside
-its own transaction (for jobs: together with the job row), so a crash can never leave a job
-without its record or a record pointing at no job. A marker left behind by a crashed request
-becomes stale after ``idempotency_stale_seconds`` and is taken over.
+Everything happens inside the request's one unit of work (``app/unit_of_work.py``), so the
+change a request makes and the record of its key commit together or not at all:
+
+1. ``begin`` takes a transaction-scoped advisory lock on (caller, key) with
+   ``pg_try_advisory_xact_lock``. A concurrent request with the same key finds it taken and
+   answers 409 ``idempotency-request-in-flight`` with ``Retry-After``; nothing waits on a lock.
+2. Holding it, ``begin`` reads the record: the same fingerprint replays the stored response, a
+   different one is 422 ``idempotency-key-reused``; an expired record is forgotten.
+3. The use case runs; ``complete`` writes the record (key, HMAC fingerprint of the request, the
+   response) in the same transaction. The commit publishes both and releases the lock.
+
+A request that fails (a problem, a crash, a PostgreSQL stop, a killed backend) rolls back: its
+lock goes with its transaction or connection and no record is left, so a retry with the same key
+simply runs. There is no in-flight row to go stale.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from app.extensions import db
 from app.models import IdempotencyKey
 from app.problems import Problem
 from app.runtime import current_settings
+from app.security.crypto import blind_index
+
+#: Separates this module's advisory locks from any other user of ``pg_try_advisory_xact_lock``.
+LOCK_NAMESPACE = "idempotency"
 
 
 @dataclass(frozen=True)
 class Claim:
+    """This request holds the (caller, key) lock; ``complete`` records its response."""
+
     user_id: uuid.UUID
     key: str
+    fingerprint: bytes
 
 
 @dataclass(frozen=True)
@@ -39,8 +54,12 @@ class Replay:
 
 
 def fingerprint(method: str, path: str, body: Any) -> bytes:
+    """HMAC-SHA256 (the blind-index key) of the canonical request: equal requests, equal bytes.
+
+    Keyed, so a stored fingerprint cannot be tested against guessed bodies (a plate, a phone).
+    """
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{method}\n{path}\n{canonical}".encode()).digest()
+    return blind_index("idempotency", f"{method}\n{path}\n{canonical}")
 
 
 def valid_key(key: str) -> bool:
@@ -48,123 +67,61 @@ def valid_key(key: str) -> bool:
 
 
 def begin(user_id: uuid.UUID, key: str, request_fingerprint: bytes) -> Claim | Replay:
-    settings = current_settings()
-    for _ in range(3):
-        inserted = db.session.execute(
-            insert(IdempotencyKey)
-            .values(
-                user_id=user_id,
-                key=key,
-                fingerprint=request_fingerprint,
-                state="in_flight",
-                locked_at=func.now(),
-                expires_at=func.now() + timedelta(seconds=settings.idempotency_ttl_seconds),
-            )
-            .on_conflict_do_nothing()
-            .returning(IdempotencyKey.key)
-        ).first()
-        if inserted is not None:
-            db.session.commit()
-            return Claim(user_id, key)
-        row = db.session.execute(
-            select(
-                IdempotencyKey,
-                (IdempotencyKey.expires_at <= func.now()).label("expired"),
-                (IdempotencyKey.locked_at <= func.now() - timedelta(seconds=settings.idempotency_stale_seconds)).label(
-                    "stale"
-                ),
-            ).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        ).first()
-        if row is None:  # deleted between our insert and select: try again
-            db.session.rollback()
-            continue
-        record, expired, stale = row
-        if expired:
-            db.session.execute(
-                delete(IdempotencyKey).where(
-                    IdempotencyKey.user_id == user_id,
-                    IdempotencyKey.key == key,
-                    IdempotencyKey.expires_at <= func.now(),
-                )
-            )
-            db.session.commit()
-            continue
-        if record.fingerprint != request_fingerprint:
-            db.session.rollback()
-            raise Problem(
-                "idempotency-key-reused",
-                "This Idempotency-Key was already used with a different request.",
-            )
-        if record.state == "completed":
-            replay = Replay(record.response_status or 200, record.response_body, record.response_location)
-            db.session.rollback()
-            return replay
-        if stale:
-            taken = db.session.execute(
-                update(IdempotencyKey)
-                .where(
-                    IdempotencyKey.user_id == user_id,
-                    IdempotencyKey.key == key,
-                    IdempotencyKey.state == "in_flight",
-                    IdempotencyKey.locked_at == record.locked_at,
-                )
-                .values(locked_at=func.now())
-            ).rowcount
-            db.session.commit()
-            if taken:
-                return Claim(user_id, key)
-            continue
-        db.session.rollback()
+    """Lock the key for this transaction, then replay, refuse, or let the request run."""
+    locked = db.session.execute(
+        select(func.pg_try_advisory_xact_lock(func.hashtextextended(f"{LOCK_NAMESPACE}:{user_id}:{key}", 0)))
+    ).scalar_one()
+    if not locked:
         raise Problem(
             "idempotency-request-in-flight",
             "A request with this Idempotency-Key is still being processed; retry shortly.",
             headers={"Retry-After": "1"},
         )
-    raise Problem("conflict", "The Idempotency-Key is contended; retry shortly.", headers={"Retry-After": "1"})
+    row = db.session.execute(
+        select(
+            IdempotencyKey.fingerprint,
+            IdempotencyKey.response_status,
+            IdempotencyKey.response_body,
+            IdempotencyKey.response_location,
+            (IdempotencyKey.expires_at <= func.now()).label("expired"),
+        ).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+    ).first()
+    if row is not None and row.expired:
+        db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key))
+        row = None
+    if row is None:
+        return Claim(user_id, key, request_fingerprint)
+    if bytes(row.fingerprint) != request_fingerprint:
+        raise Problem("idempotency-key-reused", "This Idempotency-Key was already used with a different request.")
+    return Replay(row.response_status, row.response_body, row.response_location)
 
 
 def complete(
     claim: Claim, status: int, body: Any, *, location: str | None = None, job_id: uuid.UUID | None = None
 ) -> None:
-    """Mark the record completed inside the caller's transaction (the caller commits)."""
+    """Record the response in the current transaction (the unit of work commits it with the change)."""
     db.session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.user_id == claim.user_id, IdempotencyKey.key == claim.key)
-        .values(
-            state="completed", response_status=status, response_body=body, response_location=location, job_id=job_id
+        insert(IdempotencyKey).values(
+            user_id=claim.user_id,
+            key=claim.key,
+            fingerprint=claim.fingerprint,
+            response_status=status,
+            response_body=body,
+            response_location=location,
+            job_id=job_id,
+            expires_at=func.now() + timedelta(seconds=current_settings().idempotency_ttl_seconds),
         )
     )
-
-
-def is_completed(claim: Claim) -> bool:
-    state = db.session.execute(
-        select(IdempotencyKey.state).where(IdempotencyKey.user_id == claim.user_id, IdempotencyKey.key == claim.key)
-    ).scalar_one_or_none()
-    return state == "completed"
-
-
-def release(claim: Claim) -> None:
-    """Forget an in-flight marker whose request failed, so the client may retry with the same key."""
-    db.session.rollback()
-    db.session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == claim.user_id,
-            IdempotencyKey.key == claim.key,
-            IdempotencyKey.state == "in_flight",
-        )
-    )
-    db.session.commit()
 
 
 def purge_expired(batch: int = 5000) -> int:
+    """Delete up to ``batch`` expired records in the current unit of work; the number deleted."""
     expired = (
         select(IdempotencyKey.user_id, IdempotencyKey.key)
         .where(IdempotencyKey.expires_at <= func.now())
         .limit(batch)
         .subquery()
     )
-    removed = db.session.execute(
+    return db.session.execute(
         delete(IdempotencyKey).where(IdempotencyKey.user_id == expired.c.user_id, IdempotencyKey.key == expired.c.key)
     ).rowcount
-    db.session.commit()
-    return removed

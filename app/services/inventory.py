@@ -11,20 +11,20 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import AvailabilityBlock, BlockStatus, Building, Unit, VisitorSpot
+from app.models.pagination import paginate
 from app.problems import Problem
 from app.security import rbac
 from app.security.rbac import Principal
 from app.services import audit
 from app.services.organizations import building_of, get_building, read_building, unique_violation
-from app.services.pagination import paginate
+from app.unit_of_work import stored
 
 
 def _insert(row: Any, conflict: str) -> None:
     db.session.add(row)
     try:
         db.session.flush()
-    except IntegrityError as exc:
-        db.session.rollback()
+    except IntegrityError as exc:  # the unit of work rolls back
         if unique_violation(exc):
             raise Problem("conflict", conflict) from exc
         raise
@@ -40,7 +40,6 @@ def _create_in_building(
     audit.record(
         f"{kind}.created", actor, entity_type=kind, entity_id=row.id, details={"building_id": str(building_id)}
     )
-    db.session.commit()
 
 
 def create_unit(
@@ -48,7 +47,7 @@ def create_unit(
 ) -> Unit:
     unit = Unit(building_id=building_id, unit_number=unit_number.strip(), floor=floor)
     _create_in_building(principal, building_id, unit, "This building already has a unit with that number.", actor)
-    return unit
+    return stored(unit)
 
 
 def create_spot(
@@ -56,7 +55,7 @@ def create_spot(
 ) -> VisitorSpot:
     spot = VisitorSpot(building_id=building_id, spot_number=spot_number.strip(), description=description)
     _create_in_building(principal, building_id, spot, "This building already has a spot with that number.", actor)
-    return spot
+    return stored(spot)
 
 
 def list_units(
@@ -115,8 +114,7 @@ def create_block(
     )
     _insert(block, "The block overlaps another block of this spot.")
     audit.record("block.created", actor, entity_type="availability_block", entity_id=block.id)
-    db.session.commit()
-    return block
+    return stored(block)
 
 
 def set_block_status(
@@ -142,7 +140,6 @@ def set_block_status(
         .execution_options(synchronize_session=False)
     ).rowcount
     if swapped != 1:
-        db.session.rollback()
         raise Problem("version-conflict", "The block changed meanwhile; read it again.")
     audit.record(
         f"block.{'blocked' if target == BlockStatus.BLOCKED else 'unblocked'}",
@@ -150,7 +147,6 @@ def set_block_status(
         entity_type="availability_block",
         entity_id=block.id,
     )
-    db.session.commit()
     return db.session.get(AvailabilityBlock, block_id, populate_existing=True)  # type: ignore[return-value]
 
 

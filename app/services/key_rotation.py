@@ -71,8 +71,7 @@ def rotate(run: JobRun) -> dict[str, Any]:
     total = pending_count()
     done = 0
     per_column: dict[str, int] = {}
-    run.progress(done, total)
-    db.session.commit()
+    run.checkpoint(done, total)
     for target in encrypted_columns():
         pk = list(target.table.primary_key.columns)
         last: tuple[Any, ...] | None = None
@@ -95,8 +94,7 @@ def rotate(run: JobRun) -> dict[str, Any]:
                 per_column[target.label] = per_column.get(target.label, 0) + changed
                 done += 1
             last = tuple(rows[-1][: len(pk)])
-            run.progress(min(done, max(total, done)), max(total, done))
-            db.session.commit()
+            run.checkpoint(min(done, max(total, done)), max(total, done))
     rotated = sum(per_column.values())
     audit.record(
         "keys.rotated",

@@ -29,6 +29,7 @@ from app.security.passwords import current_passwords
 from app.services import audit
 from app.services.auth import membership_scopes, reserve_challenge, reserve_code_attempt, user_account
 from app.services.sessions import LoginResult, open_session, revoke_sessions
+from app.unit_of_work import current_unit_of_work
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,11 @@ def start_enrollment(caller: EnrollmentCaller, actor: audit.Actor) -> dict[str, 
     user = db.session.get(User, caller.user_id, with_for_update=True)
     assert user is not None
     if user.mfa_enabled:
-        db.session.rollback()
         raise Problem("conflict", "MFA is already enabled; disable it before enrolling again.")
     secret = totp.new_secret()
     user.mfa_pending_secret = secret
     uri = totp.provisioning_uri(secret, user.email, current_settings().totp_issuer)
     audit.record("mfa.enrollment_started", actor, entity_type="user", entity_id=user.id)
-    db.session.commit()
     return {"secret": secret, "otpauth_uri": uri}
 
 
@@ -93,30 +92,27 @@ def confirm_enrollment(
     user = db.session.get(User, caller.user_id, with_for_update=True)
     assert user is not None
     if user.mfa_enabled or not user.mfa_pending_secret:
-        db.session.rollback()
         raise Problem("conflict", "Start an enrollment first (POST /v1/auth/mfa/enroll).")
     secret = user.mfa_pending_secret
     if caller.challenge_id:
-        try:
-            reserve_code_attempt(user, Challenge(caller.challenge_id, str(user.id), mfa_challenges.ENROLL), actor)
-        except Problem:
-            db.session.rollback()
-            raise
-    if not accept_code(user, secret, code):
-        db.session.rollback()
+        reserve_code_attempt(user, Challenge(caller.challenge_id, str(user.id), mfa_challenges.ENROLL), actor)
+    if not accept_code(user, secret, code):  # a refused code changed nothing: only its audit row is kept
         if caller.challenge_id:
             current_challenges().record_failure(caller.challenge_id)
         audit.record("mfa.confirm_failed", actor, entity_type="user", entity_id=user.id)
-        db.session.commit()
-        raise Problem("mfa-required", "The code is not valid.")
+        raise Problem("mfa-required", "The code is not valid.", keep_changes=True)
     user.mfa_secret, user.mfa_pending_secret, user.mfa_enabled = secret, None, True
     codes = _replace_recovery_codes(user.id)
     revoke_sessions(user.id, actor, reason="mfa_enabled")
     audit.record("mfa.enabled", actor, entity_type="user", entity_id=user.id)
-    db.session.commit()
-    if caller.challenge_id:  # the login that asked for enrollment is complete now
-        current_challenges().consume(caller.challenge_id)
-        current_guard().login_completed(user_account(user))
+    if caller.challenge_id:  # the login that asked for enrollment is complete once MFA is on for good
+        challenge_id, account = caller.challenge_id, user_account(user)
+
+        def complete_login() -> None:
+            current_challenges().consume(challenge_id)
+            current_guard().login_completed(account)
+
+        current_unit_of_work().after_commit(complete_login)
     return codes, open_session(user, ip, user_agent, mfa=True)
 
 
@@ -139,8 +135,7 @@ def verify_login(
     else:
         ok = use_recovery_code(user, recovery_code or "")
         method = "recovery_code"
-    if not ok:
-        db.session.rollback()
+    if not ok:  # a refused code changed nothing: only the failure's records are kept
         destroyed = current_challenges().record_failure(challenge.challenge_id)
         lock = current_guard().record_mfa_failure(user_account(user))
         audit.record(
@@ -152,10 +147,8 @@ def verify_login(
         )
         if lock is not None:
             audit.record("auth.account_locked", actor, entity_type="user", entity_id=user.id, details={"seconds": lock})
-        db.session.commit()
-        raise Problem("mfa-required", "The code is not valid or was already used.")
-    if not current_challenges().consume(challenge.challenge_id):
-        db.session.rollback()  # a concurrent verify won with this token
+        raise Problem("mfa-required", "The code is not valid or was already used.", keep_changes=True)
+    if not current_challenges().consume(challenge.challenge_id):  # a concurrent verify won with this token
         raise Problem("unauthenticated", "The mfa_token was already used; log in again.")
     current_guard().login_completed(user_account(user))
     audit.record("mfa.verified", actor, entity_type="user", entity_id=user.id, details={"method": method})
@@ -166,18 +159,13 @@ def disable(user_id: uuid.UUID, session_id: str, password: str, code: str, actor
     user = db.session.get(User, user_id, with_for_update=True)
     assert user is not None
     if rbac.mfa_required(user, has_membership=bool(membership_scopes(user.id))):
-        db.session.rollback()
         raise Problem("forbidden", "Your role requires MFA; it cannot be disabled.")
     if not user.mfa_enabled or not user.mfa_secret:
-        db.session.rollback()
         raise Problem("conflict", "MFA is not enabled.")
     if not current_passwords().verify(user.password_hash, password) or not accept_code(user, user.mfa_secret, code):
-        db.session.rollback()
         audit.record("mfa.disable_failed", actor, entity_type="user", entity_id=user.id)
-        db.session.commit()
-        raise Problem("forbidden", "The password or the code is not correct.")
+        raise Problem("forbidden", "The password or the code is not correct.", keep_changes=True)
     user.mfa_enabled, user.mfa_secret, user.mfa_pending_secret, user.mfa_last_step = False, None, None, None
     db.session.execute(delete(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user.id))
     revoke_sessions(user.id, actor, keep=session_id, reason="mfa_disabled")
     audit.record("mfa.disabled", actor, entity_type="user", entity_id=user.id)
-    db.session.commit()

@@ -18,11 +18,12 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Building, Membership, MembershipRole, Organization
+from app.models.pagination import paginate
 from app.problems import Problem
 from app.security import rbac
 from app.security.rbac import Principal
 from app.services import audit, users
-from app.services.pagination import paginate
+from app.unit_of_work import stored
 
 
 def create_organization(principal: Principal, name: str, actor: audit.Actor) -> Organization:
@@ -31,8 +32,7 @@ def create_organization(principal: Principal, name: str, actor: audit.Actor) -> 
     db.session.add(organization)
     db.session.flush()
     audit.record("organization.created", actor, entity_type="organization", entity_id=organization.id)
-    db.session.commit()
-    return organization
+    return stored(organization)
 
 
 def organization_in_scope(principal: Principal, organization_id: uuid.UUID, capability: str) -> Organization:
@@ -94,7 +94,7 @@ def add_member(
                 "A new staff account needs a password.",
                 errors=[{"pointer": "/password", "detail": "required for a new account"}],
             )
-        user = users.create_user(email, password, actor, commit=False)
+        user = users.create_user(email, password, actor)
     elif password:
         raise Problem(
             "validation-error",
@@ -107,7 +107,6 @@ def add_member(
         )
     ).first()
     if duplicate:
-        db.session.rollback()
         raise Problem("conflict", "This person already has that role in this organization.")
     membership = Membership(user_id=user.id, organization_id=organization_id, role=role)
     membership.buildings = [db.session.get(Building, b) for b in building_ids]  # type: ignore[misc]
@@ -120,8 +119,7 @@ def add_member(
         entity_id=membership.id,
         details={"organization_id": str(organization_id), "role": role, "buildings": len(building_ids)},
     )
-    db.session.commit()
-    return membership
+    return stored(membership)
 
 
 @dataclass(frozen=True)
@@ -161,8 +159,7 @@ def create_building(
         entity_id=building.id,
         details={"organization_id": str(organization_id)},
     )
-    db.session.commit()
-    return building
+    return stored(building)
 
 
 def get_building(principal: Principal, building_id: uuid.UUID, capability: str = rbac.VIEW) -> Building:
@@ -200,8 +197,7 @@ def update_building(
     audit.record(
         "building.updated", actor, entity_type="building", entity_id=building.id, details={"fields": sorted(changes)}
     )
-    db.session.commit()
-    return building
+    return stored(building)
 
 
 def list_buildings(

@@ -19,12 +19,13 @@ from sqlalchemy import select
 from app.extensions import db
 from app.jobs import submit
 from app.models import AvailabilityBlock, PricingRule
+from app.models.pagination import paginate
 from app.problems import Problem
 from app.security import rbac
 from app.security.rbac import Principal
 from app.services import audit, pricing
 from app.services.organizations import building_of, get_building
-from app.services.pagination import paginate
+from app.unit_of_work import stored
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,7 @@ def create_rule(
         entity_id=rule.id,
         details={"building_id": str(building.id), "priority": fields.priority, "multiplier": str(fields.multiplier)},
     )
-    db.session.commit()
-    return rule, _refresh_prices(building.id, actor)
+    return stored(rule), _refresh_prices(building.id, actor)
 
 
 def list_rules(
@@ -85,7 +85,6 @@ def delete_rule(principal: Principal, rule_id: uuid.UUID, actor: audit.Actor) ->
     assert rule is not None
     rule.is_active = False
     audit.record("pricing_rule.deleted", actor, entity_type="pricing_rule", entity_id=rule.id)
-    db.session.commit()
     return _refresh_prices(building.id, actor)
 
 

@@ -23,7 +23,7 @@ from app.models import AvailabilityBlock, BlockStatus, Building
 from app.problems import Problem
 from app.security import rbac
 from app.security.rbac import Principal
-from app.services import audit, idempotency
+from app.services import audit
 from app.services.organizations import get_building
 
 BATCH = 5000
@@ -77,8 +77,7 @@ def recalculate(run: JobRun) -> dict[str, Any]:
     ).scalar_one()
     done = updated = 0
     after = "00000000-0000-0000-0000-000000000000"
-    run.progress(0, total)
-    db.session.commit()
+    run.checkpoint(0, total)
     while True:
         last_id, seen, changed = db.session.execute(
             _UPDATE_BATCH, {"buildings": [str(b) for b in building_ids], "after": after, "limit": BATCH}
@@ -86,8 +85,7 @@ def recalculate(run: JobRun) -> dict[str, Any]:
         if not seen:
             break
         done, updated, after = done + seen, updated + changed, last_id
-        run.progress(min(done, max(total, done)), max(total, done))
-        db.session.commit()
+        run.checkpoint(min(done, max(total, done)), max(total, done))
     audit.record(
         "pricing.recalculated",
         audit.Actor.job(run.owner_user_id),
@@ -104,7 +102,6 @@ def request(
     actor: audit.Actor,
     *,
     callback_url: str | None = None,
-    idempotency_claim: idempotency.Claim | None = None,
 ) -> dict[str, Any]:
     """Submit a recalculation of one building, or of every building the caller manages."""
     if building_id is not None:
@@ -121,7 +118,6 @@ def request(
         {"building_ids": building_ids},
         actor,
         callback_url=callback_url,
-        idempotency_claim=idempotency_claim,
     )
 
 
@@ -135,7 +131,6 @@ def submit_nightly(now: datetime | None = None) -> int:
         )
         if moment.astimezone(ZoneInfo(timezone)).hour == NIGHTLY_LOCAL_HOUR
     ]
-    db.session.rollback()
     for building_id in due:
         submit("pricing.recalculate", {"building_ids": [str(building_id)]}, audit.Actor.system())
     return len(due)

@@ -11,13 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from app.domain.identity import InvalidIdentity, normalize_phone, normalize_rut
 from app.extensions import db
 from app.models import Building, Resident, Unit, User
+from app.models.pagination import paginate
 from app.problems import Problem
 from app.security import rbac
 from app.security.crypto import blind_index
 from app.security.rbac import Principal
 from app.services import audit, users
 from app.services.organizations import building_of, get_building
-from app.services.pagination import paginate
+from app.unit_of_work import stored
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def register(form: Registration, actor: audit.Actor) -> Resident:
     rut_bidx = blind_index("rut", rut)
     if db.session.execute(select(Resident.id).where(Resident.rut_bidx == rut_bidx)).first():
         raise Problem("conflict", "A resident with this RUT is already registered.")
-    user = users.create_user(form.email, form.password, actor, commit=False)
+    user = users.create_user(form.email, form.password, actor)
     resident = Resident(
         user_id=user.id,
         building_id=unit.building_id,
@@ -74,7 +75,6 @@ def register(form: Registration, actor: audit.Actor) -> Resident:
     try:
         db.session.flush()
     except IntegrityError as exc:  # a concurrent registration of the same RUT
-        db.session.rollback()
         raise Problem("conflict", "A resident with this RUT is already registered.") from exc
     audit.record(
         "resident.registered",
@@ -83,8 +83,7 @@ def register(form: Registration, actor: audit.Actor) -> Resident:
         entity_id=resident.id,
         details={"building_id": str(unit.building_id)},
     )
-    db.session.commit()
-    return resident
+    return stored(resident)
 
 
 def list_residents(
@@ -133,5 +132,4 @@ def verify(principal: Principal, resident_id: uuid.UUID, actor: audit.Actor) -> 
         resident.verified_at = db.func.now()
         resident.verified_by = principal.user_id
         audit.record("resident.verified", actor, entity_type="resident", entity_id=resident.id)
-    db.session.commit()
     return with_contact(db.session.get(Resident, resident_id, populate_existing=True))  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select
 from app.extensions import db
 from app.models import IdempotencyKey, Job, JobStatus, WebhookDelivery
 from app.runtime import current_settings
+from app.unit_of_work import current_unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,12 @@ BATCH = 1000
 
 
 def purge_finished_jobs(batch: int = BATCH) -> dict[str, int]:
-    """Delete jobs finished more than the retention period ago; return what was deleted."""
+    """Delete jobs finished more than the retention period ago; return what was deleted.
+
+    Runs in the beat task's unit of work; each batch ends it with a checkpoint, so no lock or
+    transaction is held longer than one batch.
+    """
+    uow = current_unit_of_work()
     cutoff = func.now() - timedelta(days=current_settings().job_retention_days)
     totals = {"jobs": 0, "webhook_deliveries": 0, "idempotency_keys": 0}
     while True:
@@ -42,7 +48,6 @@ def purge_finished_jobs(batch: int = BATCH) -> dict[str, int]:
             .all()
         )
         if not ids:
-            db.session.rollback()
             break
         totals["webhook_deliveries"] += db.session.execute(
             delete(WebhookDelivery).where(WebhookDelivery.job_id.in_(ids)).execution_options(synchronize_session=False)
@@ -53,7 +58,7 @@ def purge_finished_jobs(batch: int = BATCH) -> dict[str, int]:
         totals["jobs"] += db.session.execute(
             delete(Job).where(Job.id.in_(ids)).execution_options(synchronize_session=False)
         ).rowcount
-        db.session.commit()
+        uow.checkpoint()
         if len(ids) < batch:
             break
     log.info("purged finished jobs", extra={**totals, "retention_days": current_settings().job_retention_days})

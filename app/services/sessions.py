@@ -6,13 +6,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from app.extensions import db
 from app.models import User
 from app.problems import Problem
 from app.security.rbac import Principal
 from app.security.sessions import Session, current_sessions
 from app.security.tokens import current_tokens
 from app.services import audit
+from app.unit_of_work import current_unit_of_work
 
 
 @dataclass(frozen=True)
@@ -33,29 +33,29 @@ class LoginResult:
 def open_session(
     user: User, ip: str | None, user_agent: str | None, *, mfa: bool = False, action: str = "auth.login"
 ) -> LoginResult:
-    """Create a session (evicting the oldest beyond the cap) and audit it, in one commit.
+    """Create a session (evicting the oldest beyond the cap) and audit it in the unit of work.
+
+    The session lives in Redis from now on; if the unit of work rolls back (its audit rows could
+    not be committed) the session is revoked again, so no session exists without its trail.
 
     ``mfa``: the login gave a second factor. A staff principal is served only by such a session
     (``app.services.auth.authenticate``).
     """
     store = current_sessions()
     session, evicted = store.create(str(user.id), ip, user_agent, mfa=mfa)
+    owner = str(user.id)
+    current_unit_of_work().after_rollback(lambda: store.revoke(session.session_id, owner))
     actor = audit.Actor("human", user.id, ip, user_agent)
-    try:
-        audit.record(action, actor, entity_type="session", entity_id=session.session_id)
-        for session_id in evicted:
-            audit.record("session.evicted", actor, entity_type="session", entity_id=session_id)
-        db.session.commit()
-    except Exception:
-        store.revoke(session.session_id, str(user.id))
-        raise
+    audit.record(action, actor, entity_type="session", entity_id=session.session_id)
+    for session_id in evicted:
+        audit.record("session.evicted", actor, entity_type="session", entity_id=session_id)
     ttl = int(session.absolute_expires_at - session.created_at)
     token = current_tokens().issue(str(user.id), session.session_id, ttl)
     return LoginResult(token, ttl, session.session_id)
 
 
 def revoke_sessions(user_id: uuid.UUID, actor: audit.Actor, *, keep: str | None = None, reason: str) -> list[str]:
-    """End every session of a user (but ``keep``), auditing each; the caller commits."""
+    """End every session of a user (but ``keep``), auditing each, in the unit of work."""
     ended = current_sessions().revoke_all(str(user_id), keep=keep)
     for session_id in ended:
         audit.record("session.revoked", actor, entity_type="session", entity_id=session_id, details={"reason": reason})
@@ -70,4 +70,3 @@ def revoke_session(principal: Principal, session_id: str, actor: audit.Actor) ->
     if not current_sessions().revoke(session_id, str(principal.user_id)):
         raise Problem("not-found", "No such session.")
     audit.record("session.revoked", actor, entity_type="session", entity_id=session_id, details={"reason": "user"})
-    db.session.commit()

@@ -15,6 +15,7 @@ from app.security.crypto import blind_index
 from app.security.passwords import current_passwords
 from app.services import audit
 from app.services.sessions import revoke_sessions
+from app.unit_of_work import stored
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -32,10 +33,8 @@ def check_password_policy(password: str, *, pointer: str = "/password") -> None:
         )
 
 
-def create_user(
-    email: str, password: str, actor: audit.Actor, *, platform_role: str | None = None, commit: bool = True
-) -> User:
-    """Create a user; 409 ``conflict`` if the e-mail is taken. Commits unless ``commit=False``."""
+def create_user(email: str, password: str, actor: audit.Actor, *, platform_role: str | None = None) -> User:
+    """Create a user in the unit of work; 409 ``conflict`` if the e-mail is taken."""
     check_password_policy(password)
     user = User(
         email=email.strip(),
@@ -47,11 +46,8 @@ def create_user(
     try:
         db.session.flush()
     except IntegrityError as exc:
-        db.session.rollback()
         raise Problem("conflict", "An account with this e-mail already exists.") from exc
     audit.record("user.created", actor, entity_type="user", entity_id=user.id, details={"platform_role": platform_role})
-    if commit:
-        db.session.commit()
     return user
 
 
@@ -69,7 +65,6 @@ def webhook_secret(user_id: uuid.UUID, actor: audit.Actor, *, rotate: bool = Fal
         secret, created = ensure_secret(user_id)
         if created:
             audit.record("webhook_secret.created", actor, entity_type="user", entity_id=user_id)
-    db.session.commit()
     return secret
 
 
@@ -84,8 +79,7 @@ def ban(user_id: uuid.UUID, actor: audit.Actor, *, reason: str | None = None) ->
         user.banned_at = db.func.now()
         audit.record("user.banned", actor, entity_type="user", entity_id=user.id, details={"has_reason": bool(reason)})
     revoke_sessions(user.id, actor, reason="banned")
-    db.session.commit()
-    return user
+    return stored(user)
 
 
 def unban(user_id: uuid.UUID, actor: audit.Actor) -> User:
@@ -95,5 +89,4 @@ def unban(user_id: uuid.UUID, actor: audit.Actor) -> User:
     if user.banned_at is not None:
         user.banned_at = None
         audit.record("user.unbanned", actor, entity_type="user", entity_id=user.id)
-    db.session.commit()
-    return user
+    return stored(user)

@@ -166,8 +166,11 @@ class Stack:
         from app.services import audit, users
 
         email = f"user-{uuid.uuid4().hex[:12]}@Example.test"
+        from app.unit_of_work import unit_of_work
+
         with self.context():
-            user = users.create_user(email, password, audit.Actor.system(), platform_role=role)
+            with unit_of_work():
+                user = users.create_user(email, password, audit.Actor.system(), platform_role=role)
             record: dict[str, Any] = {"id": str(user.id), "email": email, "password": password}
             if enroll_mfa or (enroll_mfa is None and rbac.mfa_required(user)):  # memberships come later
                 secret = totp.new_secret()

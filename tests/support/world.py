@@ -165,7 +165,7 @@ def make_residents(stack: Stack, building_id: str, count: int) -> list[dict[str,
         assert unit is not None
         for _ in range(count):
             email = f"resident-{uuid.uuid4().hex[:12]}@home.test"
-            user = users.create_user(email, "resident-password", audit.Actor.system(), commit=False)
+            user = users.create_user(email, "resident-password", audit.Actor.system())
             rut = normalize_rut(valid_rut())
             db.session.add(
                 Resident(

@@ -7,6 +7,7 @@ from celery import shared_task
 from app import jobs
 from app.jobs.types import job_type
 from app.services import availability_generation
+from app.unit_of_work import unit_of_work
 
 
 @shared_task(**job_type("availability.generate").task_options())
@@ -16,4 +17,5 @@ def generate(job_id: str, **resume: Any) -> None:
 
 @shared_task(name="availability.generate_daily", soft_time_limit=300, time_limit=360)
 def generate_daily() -> int:
-    return availability_generation.submit_daily()
+    with unit_of_work():
+        return availability_generation.submit_daily()

@@ -7,6 +7,7 @@ from celery import shared_task
 from app import jobs
 from app.jobs.types import job_type
 from app.services import booking_schedule, bookings
+from app.unit_of_work import unit_of_work
 
 
 @shared_task(**job_type("booking.create").task_options())
@@ -21,4 +22,5 @@ def cancel(job_id: str, **resume: Any) -> None:
 
 @shared_task(name="bookings.mark_overdue", soft_time_limit=50, time_limit=60)
 def mark_overdue() -> dict[str, int]:
-    return booking_schedule.mark_overdue()
+    with unit_of_work():
+        return booking_schedule.mark_overdue()

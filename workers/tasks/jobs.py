@@ -7,6 +7,7 @@ from celery import shared_task
 from app.jobs import relay
 from app.jobs.outage import is_connection_failure
 from app.services import idempotency, retention
+from app.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +15,11 @@ log = logging.getLogger(__name__)
 @shared_task(name="jobs.relay", soft_time_limit=30, time_limit=45)
 def relay_outbox() -> dict[str, int]:
     try:
-        return {"jobs": relay.relay_jobs(), "webhooks": relay.relay_webhooks()}
+        with unit_of_work():
+            jobs = relay.relay_jobs()
+        with unit_of_work():
+            webhooks = relay.relay_webhooks()
+        return {"jobs": jobs, "webhooks": webhooks}
     except Exception as exc:
         if not is_connection_failure(exc):
             raise
@@ -25,9 +30,11 @@ def relay_outbox() -> dict[str, int]:
 
 @shared_task(name="jobs.purge_idempotency_keys", soft_time_limit=60, time_limit=90)
 def purge_idempotency_keys() -> int:
-    return idempotency.purge_expired()
+    with unit_of_work():
+        return idempotency.purge_expired()
 
 
 @shared_task(name="jobs.purge_finished", soft_time_limit=1800, time_limit=1860)
 def purge_finished() -> dict[str, int]:
-    return retention.purge_finished_jobs()
+    with unit_of_work():
+        return retention.purge_finished_jobs()

@@ -7,6 +7,7 @@ from celery import shared_task
 from app import jobs
 from app.jobs.types import job_type
 from app.services import recalculation
+from app.unit_of_work import unit_of_work
 
 
 @shared_task(**job_type("pricing.recalculate").task_options())
@@ -16,4 +17,5 @@ def recalculate(job_id: str, **resume: Any) -> None:
 
 @shared_task(name="pricing.recalculate_nightly", soft_time_limit=300, time_limit=360)
 def recalculate_nightly() -> int:
-    return recalculation.submit_nightly()
+    with unit_of_work():
+        return recalculation.submit_nightly()

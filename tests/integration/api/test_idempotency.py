@@ -46,8 +46,25 @@ def test_keys_belong_to_their_caller(stack, auth):
     assert mine != theirs
 
 
+def holder_of_the_key_lock(stack):
+    """The backend pid holding an idempotency advisory lock (the first request, blocked), if any."""
+    rows = stack.sql(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    return rows[0][0] if rows else None
+
+
+def wait_for_key_lock(stack):
+    deadline = time.monotonic() + 10
+    while (pid := holder_of_the_key_lock(stack)) is None:
+        assert time.monotonic() < deadline, "the first request never locked its key"
+        time.sleep(0.05)
+    return pid
+
+
 def test_a_request_still_in_flight_answers_409_with_retry_after(stack, user, auth):
-    """The first request commits its in-flight marker, then blocks writing its audit row (we lock that table)."""
+    """The first request locks its key, then blocks writing its audit row (we lock that table)."""
     locker = psycopg2.connect(stack.settings.database_url)
     cursor = locker.cursor()
     cursor.execute("LOCK TABLE audit_logs IN EXCLUSIVE MODE")
@@ -55,13 +72,7 @@ def test_a_request_still_in_flight_answers_409_with_retry_after(stack, user, aut
     thread = threading.Thread(target=lambda: first.setdefault("response", ping(stack, auth, "key-3")))
     thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while not stack.sql(
-            "SELECT 1 FROM idempotency_keys WHERE user_id = %s AND key = 'key-3' AND state = 'in_flight'",
-            (user["id"],),
-        ):
-            assert time.monotonic() < deadline, "the first request never registered its key"
-            time.sleep(0.05)
+        wait_for_key_lock(stack)
         second = ping(stack, auth, "key-3")
         assert second.status_code == 409
         assert second.get_json()["type"] == "/problems/idempotency-request-in-flight"
@@ -99,3 +110,50 @@ def test_only_a_fingerprint_of_the_request_is_stored(stack, user, auth):
     )[0]
     assert len(bytes(fingerprint)) == 32
     assert b"job_id" not in bytes(body)
+
+
+def test_nothing_of_a_request_is_committed_before_its_change(stack, user, auth):
+    """While the first request works, no record of its key exists outside its transaction."""
+    locker = psycopg2.connect(stack.settings.database_url)
+    locker.cursor().execute("LOCK TABLE audit_logs IN EXCLUSIVE MODE")
+    first: dict = {}
+    thread = threading.Thread(target=lambda: first.setdefault("response", ping(stack, auth, "key-6")))
+    thread.start()
+    try:
+        wait_for_key_lock(stack)
+        assert stack.sql("SELECT count(*) FROM idempotency_keys WHERE user_id = %s", (user["id"],))[0][0] == 0
+    finally:
+        locker.rollback()
+        locker.close()
+        thread.join(timeout=30)
+    assert first["response"].status_code == 202
+    assert stack.sql("SELECT count(*) FROM idempotency_keys WHERE user_id = %s", (user["id"],))[0][0] == 1
+
+
+def test_a_request_whose_connection_dies_leaves_nothing_that_blocks_its_retry(stack, user, auth):
+    """The database connection of a request holding its key is terminated mid-request (as in a
+    PostgreSQL restart): it answers 503, and the retry with the same key runs at once."""
+    locker = psycopg2.connect(stack.settings.database_url)
+    locker.cursor().execute("LOCK TABLE audit_logs IN EXCLUSIVE MODE")
+    first: dict = {}
+    thread = threading.Thread(target=lambda: first.setdefault("response", ping(stack, auth, "key-7")))
+    thread.start()
+    try:
+        pid = wait_for_key_lock(stack)
+        assert stack.sql("SELECT pg_terminate_backend(%s)", (pid,))[0][0] is True
+        thread.join(timeout=30)
+    finally:
+        locker.rollback()
+        locker.close()
+        thread.join(timeout=30)
+    assert first["response"].status_code == 503
+    assert first["response"].get_json()["type"] == "/problems/service-unavailable"
+    assert stack.sql("SELECT count(*) FROM idempotency_keys WHERE user_id = %s", (user["id"],))[0][0] == 0
+    assert jobs_of(stack, user) == 0
+    assert holder_of_the_key_lock(stack) is None, "the lock died with its connection"
+
+    retry = ping(stack, auth, "key-7")
+    assert retry.status_code == 202, retry.get_json()
+    assert "Idempotent-Replayed" not in retry.headers
+    assert ping(stack, auth, "key-7").get_json()["job_id"] == retry.get_json()["job_id"]
+    assert jobs_of(stack, user) == 1

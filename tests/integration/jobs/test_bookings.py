@@ -7,6 +7,7 @@ import uuid
 import pytest
 import requests
 
+from app.unit_of_work import unit_of_work
 from tests.support.world import make_residents, new_block, new_spot
 
 pytestmark = pytest.mark.slow
@@ -333,7 +334,8 @@ def test_no_show_and_overstay_are_marked_by_the_schedule(worker, world):
     with worker.context():
         from app.services import booking_schedule
 
-        counts = booking_schedule.mark_overdue()
+        with unit_of_work():
+            counts = booking_schedule.mark_overdue()
     assert counts["no_show"] >= 1 and counts["overstay"] >= 1
     statuses = dict(
         worker.sql("SELECT id::text, status FROM bookings WHERE id IN (%s, %s)", (absent["id"], stayed["id"]))

@@ -11,6 +11,7 @@ import pytest
 
 from app import jobs
 from app.services.audit import Actor
+from app.unit_of_work import unit_of_work
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,7 @@ def test_a_long_job_whose_worker_was_sigkilled_is_taken_over_within_a_lease(isol
     """``keys.rotate`` may run for 6 hours; killed mid-run, it must resume within seconds of its lease."""
     k1, k2 = new_key("k1"), new_key("k2")
     old = isolated_stack_factory(ENCRYPTION_KEYS=k1)
-    with old.context():
+    with old.context(), unit_of_work():
         seed = jobs.submit("system.ping", {}, Actor.system())["job_id"]
     # 20,000 finished jobs whose payloads are under k1: the rotation re-encrypts each one.
     old.sql(
@@ -54,7 +55,7 @@ def test_a_long_job_whose_worker_was_sigkilled_is_taken_over_within_a_lease(isol
         rotating.start_worker(concurrency=1, label="system", queues=["system"])
         rotating.start_beat()  # the relay, every second
         doomed = rotating.start_worker(concurrency=1, label="bulk", queues=["bulk"])
-        with rotating.context():
+        with rotating.context(), unit_of_work():
             job_id = jobs.submit("keys.rotate", {}, Actor.system())["job_id"]
         wait_for(lambda: (job_row(rotating, job_id)[2] or 0) > 0, 60, "the rotation's first batch")
         doomed.kill()

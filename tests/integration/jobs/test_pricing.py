@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.unit_of_work import unit_of_work
 from tests.support.stack import BIN, ROOT
 from tests.support.world import make_residents, new_block, new_spot
 
@@ -208,8 +209,10 @@ def test_the_nightly_run_picks_buildings_where_it_is_three_in_the_morning(stack,
             0
         ]
         santiago_three = datetime(2026, 12, 1, 3, 15, tzinfo=ZoneInfo("America/Santiago"))
-        due = recalculation.submit_nightly(santiago_three.astimezone(UTC))
-        not_due = recalculation.submit_nightly((santiago_three + timedelta(hours=1)).astimezone(UTC))
+        with unit_of_work():
+            due = recalculation.submit_nightly(santiago_three.astimezone(UTC))
+        with unit_of_work():
+            not_due = recalculation.submit_nightly((santiago_three + timedelta(hours=1)).astimezone(UTC))
     after = stack.sql("SELECT count(*) FROM jobs WHERE type = 'pricing.recalculate' AND owner_user_id IS NULL")[0][0]
     assert due >= 3 and not_due == 0  # every world building is in Santiago
     assert after - before == due

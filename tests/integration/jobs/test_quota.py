@@ -14,6 +14,7 @@ from app import jobs
 from app.extensions import db
 from app.services import system
 from app.services.audit import Actor
+from app.unit_of_work import unit_of_work
 
 
 def ping(stack, headers, **body):
@@ -70,7 +71,7 @@ def test_a_refused_submit_releases_its_idempotency_key(isolated_stack_factory):
 
 def test_system_jobs_are_exempt_from_the_quota(isolated_stack_factory):
     stack = isolated_stack_factory(JOB_MAX_UNFINISHED_PER_USER="1")
-    with stack.context():
+    with stack.context(), unit_of_work():
         ids = [jobs.submit("system.ping", {}, Actor.system())["job_id"] for _ in range(3)]
     assert stack.sql("SELECT count(*) FROM jobs WHERE id::text = ANY(%s)", (ids,))[0][0] == 3
 

@@ -4,6 +4,7 @@ from celery.schedules import crontab
 
 from app import jobs
 from app.services import retention, system
+from app.unit_of_work import unit_of_work
 
 
 def ping(stack, headers, key, **body):
@@ -43,8 +44,10 @@ def test_the_nightly_purge_deletes_finished_jobs_after_thirty_days(isolated_stac
     assert remaining(stack, "idempotency_keys", old) == 5
 
     with stack.context():
-        purged = retention.purge_finished_jobs(batch=2)  # several batches
-        again = retention.purge_finished_jobs(batch=2)
+        with unit_of_work():
+            purged = retention.purge_finished_jobs(batch=2)  # several batches
+        with unit_of_work():
+            again = retention.purge_finished_jobs(batch=2)
 
     assert purged == {"jobs": 5, "webhook_deliveries": 5, "idempotency_keys": 5}
     assert again == {"jobs": 0, "webhook_deliveries": 0, "idempotency_keys": 0}, "idempotent"

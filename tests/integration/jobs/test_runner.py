@@ -16,10 +16,11 @@ from app.extensions import db
 from app.jobs.runner import LeaseLost, claim
 from app.services import system
 from app.services.audit import Actor
+from app.unit_of_work import unit_of_work
 
 
 def new_job(stack, user, **payload):
-    with stack.context():
+    with stack.context(), unit_of_work():
         return jobs.submit("system.ping", payload, Actor("human", uuid.UUID(user["id"])))["job_id"]
 
 

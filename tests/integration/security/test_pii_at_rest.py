@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import User
 from app.security.keyring import DecryptionError
 from app.services import users
+from app.unit_of_work import unit_of_work
 from config.settings import Settings
 
 
@@ -35,8 +36,8 @@ def test_a_keyring_whose_first_key_is_new_still_reads_old_rows(stack, user):
     with app.app_context():
         found = users.find_by_email(user["email"])
         assert found is not None and found.email == user["email"]
-        newer = users.create_user("rotated-" + user["email"], "long-enough-pw", actor=_system())
-        newer_id = newer.id
+        with unit_of_work():
+            newer_id = users.create_user("rotated-" + user["email"], "long-enough-pw", actor=_system()).id
     (blob,) = stack.sql("SELECT email_encrypted FROM users WHERE id = %s", (str(newer_id),))[0]
     assert bytes(blob)[2:6] == b"next", "the newest key encrypts new values"
     with stack.context():

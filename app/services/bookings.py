@@ -1,8 +1,12 @@
-"""Booking and cancelling: the product's core promise under contention (DOMAIN.md "Bookings").
+"""The booking use cases, booking and cancelling: the core promise under contention (DOMAIN.md).
+
+Only the use cases live here: the rules are ``domain.bookings`` (``eligibility``, the state
+machine), the reads ``booking_queries``, the document ``booking_documents``, who may do what
+``rbac``.
 
 ``book`` runs inside a ``booking.create`` job's transaction: it locks the resident (so their
-limit of upcoming bookings holds against their own concurrent requests), checks every rule,
-prices the block, claims it with a compare-and-swap on its version (``available -> reserved``),
+limit of upcoming bookings holds against their own concurrent requests), reads the facts and asks
+``rules.eligibility``, prices the block, claims it with a compare-and-swap on its version (``available -> reserved``),
 inserts the confirmed booking and its audit row; the job runner commits all of it together with
 the job's terminal state. Losing the race is the typed ``spot-unavailable`` outcome, and the
 partial unique index (one live booking per block) is the backstop that answers the same.
@@ -52,7 +56,7 @@ def book(run: JobRun) -> dict[str, Any]:
         .where(Resident.user_id == run.owner_user_id)
         .with_for_update(of=Resident)  # one booking decision at a time per resident: the limit holds
     ).one_or_none()
-    if row is None:
+    if row is None:  # not a resident: the view refused it already (rbac, Capability.BOOK); the job agrees
         raise rbac.Forbidden(rbac.FORBIDDEN_DETAIL[Capability.BOOK])
     resident, email_bidx, block, building, spot_number, now = row
     refusal = rules.eligibility(_facts(resident, email_bidx, block, building, now, payload))

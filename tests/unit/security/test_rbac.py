@@ -12,7 +12,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from sqlalchemy.sql import elements, operators, selectable
 
+from app.models import BlocklistEntry, Booking, Building
 from app.security import rbac
 from app.security.rbac import Capability as C
 from app.security.rbac import MembershipScope, Principal
@@ -234,3 +236,78 @@ def test_forbidden_says_what_the_role_lacks():
     with pytest.raises(rbac.Forbidden) as raised:
         rbac.require(PRINCIPALS["concierge"], C.MANAGE, SCOPES["building"], detail="Not yours to change.")
     assert raised.value.detail == "Not yours to change."
+
+
+# --- scope_filter: the same decision as SQL ------------------------------------------------------
+#
+# The condition is evaluated here, without a database, over rows held as dicts (a small evaluator
+# of the few constructs scope_filter emits: true/false, and/or, =, IN a list or a subquery, IS NULL),
+# and must select exactly the rows on which ``rbac.can`` allows the capability.
+
+BUILDINGS = [building(B1, ORG), building(B2, ORG), building(X1, OTHER)]
+BOOKINGS = [
+    SimpleNamespace(id=uuid.uuid4(), building_id=B1, resident_id=R),
+    SimpleNamespace(id=uuid.uuid4(), building_id=B1, resident_id=R_NEIGHBOUR),
+    SimpleNamespace(id=uuid.uuid4(), building_id=B2, resident_id=R_B2),
+    SimpleNamespace(id=uuid.uuid4(), building_id=X1, resident_id=uuid.uuid4()),
+]
+ENTRIES = [
+    entry("global"),
+    entry("organization", organization_id=ORG),
+    entry("organization", organization_id=OTHER),
+    *(entry("building", building_id=b.id) for b in BUILDINGS),
+    # the table's constraint allows a building entry to name its organization too: still the building's
+    entry("building", organization_id=ORG, building_id=B2),
+]
+TABLES = {"buildings": BUILDINGS, "bookings": BOOKINGS, "blocklist_entries": ENTRIES}
+BUILDING_OF = {b.id: b for b in BUILDINGS}
+
+
+def evaluate(clause: Any, row: Any) -> Any:
+    if isinstance(clause, elements.True_):
+        return True
+    if isinstance(clause, elements.False_):
+        return False
+    if isinstance(clause, elements.Grouping):
+        return evaluate(clause.element, row)
+    if isinstance(clause, elements.BooleanClauseList):
+        values = [evaluate(c, row) for c in clause.clauses]
+        return all(values) if clause.operator is operators.and_ else any(values)
+    if isinstance(clause, elements.BinaryExpression):
+        left = getattr(row, clause.left.key)
+        if clause.operator is operators.is_:
+            assert isinstance(clause.right, elements.Null)
+            return left is None
+        if isinstance(clause.right, selectable.ScalarSelect):
+            subquery = clause.right.element
+            (column,) = subquery.selected_columns
+            rows = TABLES[column.table.name]
+            right = {getattr(r, column.key) for r in rows if evaluate(subquery.whereclause, r)}
+        else:
+            right = clause.right.value
+        if clause.operator is operators.in_op:
+            return left in right
+        if clause.operator is operators.eq:
+            return left == right
+    raise AssertionError(f"unexpected construct {clause!r}")
+
+
+FILTERED = [
+    ("buildings", C.VIEW, rbac.of_building),
+    ("buildings", C.MANAGE, rbac.of_building),
+    ("buildings", C.STAFF_READ, rbac.of_building),
+    ("buildings", C.GATE, rbac.of_building),
+    ("bookings", C.READ_BOOKING, lambda b: rbac.of_booking(b, BUILDING_OF[b.building_id])),
+    ("blocklist_entries", C.READ_BLOCKLIST, lambda e: rbac.of_blocklist_entry(e, BUILDING_OF.get(e.building_id))),
+]
+MODELS = {"buildings": Building, "bookings": Booking, "blocklist_entries": BlocklistEntry}
+
+
+@pytest.mark.parametrize(("who", "table", "capability", "resolve"), [(w, *f) for w in PRINCIPALS for f in FILTERED])
+def test_scope_filter_selects_exactly_the_rows_require_allows(who, table, capability, resolve):
+    principal = PRINCIPALS[who]
+    condition = rbac.scope_filter(principal, MODELS[table], capability)
+    rows = TABLES[table]
+    selected = [r for r in rows if evaluate(condition, r)]
+    allowed = [r for r in rows if rbac.can(principal, capability, resolve(r))]
+    assert selected == allowed

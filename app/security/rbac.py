@@ -169,17 +169,15 @@ class Scope:
     forbidden: str = "Your role does not allow this."
     absent: bool = False
 
-    def gone(self) -> Scope:
-        return Scope(self.missing, seen_with=self.seen_with, absent=True)
-
 
 #: The platform's own rows (global blocklist entries): only platform staff are tied to them.
 PLATFORM_SCOPE = Scope("Not found.")
 
 
 def of_organization(organization_id: uuid.UUID | None, *, missing: str = "No such organization.") -> Scope:
-    scope = Scope(missing, organization_id, forbidden="Your role does not allow this on the organization.")
-    return scope if organization_id is not None else scope.gone()
+    if organization_id is None:
+        return Scope(missing, absent=True)
+    return Scope(missing, organization_id, forbidden="Your role does not allow this on the organization.")
 
 
 def of_building(building: Building | None, *, missing: str = "No such building.") -> Scope:
@@ -194,7 +192,7 @@ def of_building(building: Building | None, *, missing: str = "No such building."
 def of_booking(booking: Booking | None, building: Building | None, *, missing: str = "No such booking.") -> Scope:
     """A booking: its booker and its building's staff see it; the building's other residents do not."""
     if booking is None or building is None:
-        return Scope(missing, seen_with=C.READ_BOOKING, absent=True)
+        return Scope(missing, absent=True)
     return Scope(
         missing,
         building.organization_id,
@@ -224,7 +222,7 @@ def of_blocklist_entry(
 def of_job(job: Job | None, *, missing: str = "No such job.") -> Scope:
     """A job is its submitter's (and platform admins'); nobody else learns it exists."""
     if job is None:
-        return Scope(missing, seen_with=C.READ_JOB, absent=True)
+        return Scope(missing, absent=True)
     return Scope(missing, owner_user_id=job.owner_user_id, seen_with=C.READ_JOB)
 
 

@@ -12,6 +12,7 @@ from app.api.schemas import PROBLEM_RESPONSES, ProblemDocument, StrictModel
 from app.domain.timefmt import rfc3339
 from app.models import User
 from app.security import rbac
+from app.security.rbac import Capability
 from app.services import users
 
 bp = APIBlueprint("admin", __name__, url_prefix="/v1/admin", abp_tags=[Tag(name="admin")], abp_security=BEARER_SECURITY)
@@ -42,7 +43,7 @@ ERRORS = {**PROBLEM_RESPONSES, 403: ProblemDocument, 404: ProblemDocument, 409: 
 @login_required
 def ban(path: UserPath, body: BanRequest) -> dict[str, object]:
     """Ban a user: every session of theirs ends at once and login is refused (platform_admin)."""
-    rbac.require_platform_admin(current_principal())
+    rbac.require(current_principal(), Capability.PLATFORM)
     user = users.ban(path.user_id, request_actor(), reason=body.reason)
     return _state(user)
 
@@ -51,5 +52,5 @@ def ban(path: UserPath, body: BanRequest) -> dict[str, object]:
 @login_required
 def unban(path: UserPath) -> dict[str, object]:
     """Lift a ban: the user may log in again (platform_admin)."""
-    rbac.require_platform_admin(current_principal())
+    rbac.require(current_principal(), Capability.PLATFORM)
     return _state(users.unban(path.user_id, request_actor()))

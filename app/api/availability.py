@@ -17,7 +17,7 @@ from app.domain.timefmt import rfc3339
 from app.extensions import db
 from app.jobs import submit
 from app.models import AvailabilityBlock, BlockStatus, VisitorSpot
-from app.security import rbac
+from app.security.rbac import Capability
 from app.services import inventory, organizations
 
 bp = APIBlueprint(
@@ -132,7 +132,7 @@ def unblock(path: BlockPath) -> dict[str, object]:
 @idempotent
 def generate(path: BuildingPath) -> tuple[dict[str, object], int, dict[str, str]]:
     """Generate the next 30 days of blocks (a job; result ``{"created", "skipped"}``)."""
-    organizations.get_building(current_principal(), path.building_id, rbac.MANAGE)
+    organizations.get_building(current_principal(), path.building_id, Capability.MANAGE)
     document = submit(
         "availability.generate",
         {"building_id": str(path.building_id)},

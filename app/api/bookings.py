@@ -24,8 +24,9 @@ from app.api.schemas import (
 from app.domain.bookings import InvalidPlate, normalize_plate
 from app.domain.identity import InvalidIdentity, normalize_phone
 from app.jobs import submit
-from app.problems import Problem
-from app.services import bookings, gate
+from app.security import rbac
+from app.security.rbac import Capability
+from app.services import booking_documents, booking_queries, gate
 
 bp = APIBlueprint("bookings", __name__, url_prefix="/v1", abp_tags=[Tag(name="bookings")], abp_security=BEARER_SECURITY)
 ERRORS = {**PROBLEM_RESPONSES, 403: ProblemDocument, 404: ProblemDocument, 409: ProblemDocument}
@@ -113,7 +114,7 @@ class GateRequest(StrictModel):
 
 
 def _document(booking: object) -> dict[str, object]:
-    return bookings.booking_document(booking, bookings.spot_number_of(booking))  # type: ignore[arg-type]
+    return booking_documents.document_of(booking)  # type: ignore[arg-type]
 
 
 @bp.post("/bookings", responses={202: JobAccepted, **ERRORS})
@@ -121,9 +122,7 @@ def _document(booking: object) -> dict[str, object]:
 @idempotent
 def create(body: BookingRequest) -> tuple[dict[str, object], int, dict[str, str]]:
     """Book a block for a visitor (resident). A ``booking.create`` job: poll it or pass a callback_url."""
-    principal = current_principal()
-    if principal.resident_id is None:
-        raise Problem("forbidden", "Only residents can book.")
+    rbac.require(current_principal(), Capability.BOOK)
     payload = {**body.model_dump(mode="json", exclude={"callback_url"}), "ip": client_ip()}
     document = submit(
         "booking.create",
@@ -138,14 +137,14 @@ def create(body: BookingRequest) -> tuple[dict[str, object], int, dict[str, str]
 @login_required
 def get(path: BookingPath) -> dict[str, object]:
     """A booking of yours, or of a building you staff."""
-    return _document(bookings.visible_booking(current_principal(), path.booking_id, request_actor()))
+    return _document(booking_queries.visible_booking(current_principal(), path.booking_id, request_actor()))
 
 
 @bp.get("/bookings", responses={200: BookingPage, **ERRORS})
 @login_required
 def list_(query: BookingListQuery) -> dict[str, object]:
     """Residents: their own bookings; staff: the bookings of the buildings they work in."""
-    rows, next_cursor = bookings.list_bookings(
+    rows, next_cursor = booking_queries.list_bookings(
         current_principal(),
         status=query.status,
         start=query.from_,
@@ -154,7 +153,7 @@ def list_(query: BookingListQuery) -> dict[str, object]:
         cursor=query.cursor,
         actor=request_actor(),
     )
-    return page(bookings.booking_documents(rows), next_cursor)
+    return page(booking_documents.booking_documents(rows), next_cursor)
 
 
 @bp.post("/bookings/<booking_id>/cancel", responses={202: JobAccepted, **ERRORS})
@@ -162,8 +161,7 @@ def list_(query: BookingListQuery) -> dict[str, object]:
 @idempotent
 def cancel(path: BookingPath, body: CancelRequest) -> tuple[dict[str, object], int, dict[str, str]]:
     """Cancel a booking (the resident before the block starts, or the building's staff). A job."""
-    principal = current_principal()
-    bookings.require_cancel_right(principal, bookings.visible_booking(principal, path.booking_id))
+    booking_queries.booking_for(current_principal(), path.booking_id, Capability.CANCEL_BOOKING)
     document = submit(
         "booking.cancel",
         {"booking_id": str(path.booking_id)},

@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 import re
 import secrets
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 
@@ -67,6 +69,65 @@ def sources_of(target: BookingStatus) -> frozenset[BookingStatus]:
 def check_in_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """Check-in is allowed from 30 minutes before the block starts until it ends."""
     return start - CHECK_IN_EARLY, end
+
+
+# --- who may book what, when -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a booking is refused: a problem slug of API.md and its detail."""
+
+    slug: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class BookingFacts:
+    """What the eligibility rules need, read inside the booking's transaction (the resident locked).
+
+    ``block_building_id`` and ``block_start`` are None when the block does not exist; the fields
+    about the block, its building and the resident's bookings are then never looked at.
+    """
+
+    now: datetime
+    resident_verified: bool
+    resident_building_id: uuid.UUID
+    block_building_id: uuid.UUID | None
+    block_start: datetime | None = None
+    block_available: bool = False
+    building_active: bool = False
+    upcoming_bookings: int = 0
+    max_upcoming_bookings: int = 0
+    blocklisted: bool = False
+
+
+def eligibility(facts: BookingFacts) -> Refusal | None:
+    """The first rule a booking breaks, or None: the order is the order of API.md's refusals.
+
+    Another building's block is refused exactly like a block that does not exist, so a resident
+    learns nothing about other buildings.
+    """
+    if not facts.resident_verified:
+        return Refusal("resident-not-verified", "Your residency has not been verified by the building yet.")
+    if facts.block_start is None or facts.block_building_id != facts.resident_building_id:
+        return Refusal("not-found", "No such availability block.")
+    if not facts.building_active:
+        return Refusal("spot-unavailable", "The building is not taking bookings.")
+    if facts.block_start <= facts.now:
+        return Refusal("block-in-past", "The block has already started.")
+    if facts.block_start > facts.now + BOOKING_HORIZON:
+        return Refusal("spot-unavailable", "Blocks can be booked at most 30 days ahead.")
+    if not facts.block_available:
+        return Refusal("spot-unavailable", "The spot is no longer available for that block.")
+    if facts.upcoming_bookings >= facts.max_upcoming_bookings:
+        return Refusal(
+            "booking-limit-reached",
+            f"You already hold {facts.upcoming_bookings} upcoming bookings, the building's maximum.",
+        )
+    if facts.blocklisted:
+        return Refusal("blocked", "You cannot book in this building.")
+    return None
 
 
 # --- visitor data -------------------------------------------------------------------------------

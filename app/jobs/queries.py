@@ -17,9 +17,9 @@ from app.jobs.longpoll import current_longpolls
 from app.jobs.report import channel
 from app.models import Job, JobStatus
 from app.models.pagination import paginate
-from app.problems import Problem
 from app.runtime import current_broker_redis
-from app.security.rbac import Principal, can_view_job
+from app.security import rbac
+from app.security.rbac import Capability, Principal
 from app.unit_of_work import current_unit_of_work
 
 #: While waiting, Postgres is re-read at least this often even if no event arrives.
@@ -27,10 +27,10 @@ RECHECK_SECONDS = 5.0
 
 
 def visible_job(principal: Principal, job_id: uuid.UUID) -> Job:
+    """A job its submitter (or a platform admin) may see; 404 for anyone else, like no such job."""
     job = db.session.get(Job, job_id, populate_existing=True)
-    if job is None or not can_view_job(principal, job):
-        raise Problem("not-found", "No such job.")
-    return job
+    rbac.require(principal, Capability.READ_JOB, rbac.of_job(job))
+    return job  # type: ignore[return-value]  # require raised if it is None
 
 
 def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -> Job:

@@ -30,12 +30,12 @@ from app.domain import normalize
 from app.domain.bookings import InvalidPlate
 from app.domain.identity import InvalidIdentity, normalize_email
 from app.extensions import db
-from app.models import BlocklistEntry, Building, MembershipRole
+from app.models import BlocklistEntry, Building
 from app.models.pagination import paginate
 from app.problems import Problem
 from app.security import rbac
 from app.security.crypto import blind_index
-from app.security.rbac import Principal
+from app.security.rbac import Capability, Principal
 from app.services import audit
 from app.services.organizations import get_building, organization_in_scope
 from app.unit_of_work import stored
@@ -76,14 +76,14 @@ def add(principal: Principal, fields: EntryFields, actor: audit.Actor) -> Blockl
     except (InvalidIdentity, InvalidPlate) as exc:
         raise Problem("validation-error", str(exc), errors=[{"pointer": "/value", "detail": str(exc)}]) from exc
     if fields.building_id:
-        scope, building = "building", get_building(principal, fields.building_id, rbac.MANAGE)
+        scope, building = "building", get_building(principal, fields.building_id, Capability.MANAGE)
         organization_id = None
         building_id = building.id
     elif fields.organization_id:
-        organization_in_scope(principal, fields.organization_id, rbac.MANAGE)
+        organization_in_scope(principal, fields.organization_id, Capability.MANAGE)
         scope, organization_id, building_id = "organization", fields.organization_id, None
     else:
-        rbac.require_platform_admin(principal)
+        rbac.require(principal, Capability.PLATFORM)
         scope, organization_id, building_id = "global", None, None
     entry = BlocklistEntry(
         scope=scope,
@@ -107,25 +107,6 @@ def add(principal: Principal, fields: EntryFields, actor: audit.Actor) -> Blockl
     return stored(entry)
 
 
-def _visible(principal: Principal) -> object:
-    """Entries the caller may see: everything for platform staff; for managers, their organizations' and buildings'."""
-    if principal.is_platform_admin or principal.is_support:
-        return BlocklistEntry.is_active
-    managed_buildings = select(Building.id).where(rbac.building_scope(principal, rbac.MANAGE))
-    return and_(
-        BlocklistEntry.is_active,
-        or_(
-            and_(BlocklistEntry.scope == "organization", BlocklistEntry.organization_id.in_(_manager_orgs(principal))),
-            and_(BlocklistEntry.scope == "building", BlocklistEntry.building_id.in_(managed_buildings)),
-        ),
-    )
-
-
-def _manager_orgs(principal: Principal) -> set[uuid.UUID]:
-    """Organizations whose organization-wide entries the caller sees: where they are org_admin or building_admin."""
-    return principal.org_ids(MembershipRole.ORG_ADMIN, MembershipRole.BUILDING_ADMIN)
-
-
 def list_entries(
     principal: Principal,
     building_id: uuid.UUID | None,
@@ -136,10 +117,11 @@ def list_entries(
 ) -> tuple[list[BlocklistEntry], str | None]:
     building = None
     if building_id is not None:  # 404 / 403 about that building first, like every building endpoint
-        building = get_building(principal, building_id, rbac.STAFF_READ if principal.is_support else rbac.MANAGE)
-    if not (principal.is_platform_admin or principal.is_support or _manager_orgs(principal)):
-        raise Problem("forbidden", "The blocklist is for platform staff and building managers.")
-    query = select(BlocklistEntry).where(_visible(principal))
+        building = get_building(principal, building_id, Capability.READ_BLOCKLIST)
+    rbac.require(principal, Capability.READ_BLOCKLIST)
+    query = select(BlocklistEntry).where(
+        BlocklistEntry.is_active, rbac.scope_filter(principal, BlocklistEntry, Capability.READ_BLOCKLIST)
+    )
     if building is not None:
         query = query.where(applies_to(building))
     rows, next_cursor = paginate(query, [BlocklistEntry.created_at, BlocklistEntry.id], limit=limit, cursor=cursor)
@@ -155,26 +137,13 @@ def applies_to(building: Building) -> object:
     )
 
 
-def _entry_capabilities(principal: Principal, entry: BlocklistEntry) -> set[str]:
-    if entry.scope == "global":  # the platform's: organization staff do not see it at all
-        if principal.is_platform_admin:
-            return {rbac.VIEW, rbac.MANAGE}
-        return {rbac.VIEW} if principal.is_support else set()
-    if entry.scope == "organization":
-        return rbac.organization_capabilities(principal, entry.organization_id)  # type: ignore[arg-type]
-    building = db.session.get(Building, entry.building_id)
-    return rbac.building_capabilities(principal, building) if building else set()
-
-
 def remove(principal: Principal, entry_id: uuid.UUID, actor: audit.Actor) -> None:
+    """Retire an entry. Global entries are the platform's: organization staff get 404, like no entry."""
     entry = db.session.get(BlocklistEntry, entry_id, with_for_update=True)
-    capabilities = _entry_capabilities(principal, entry) if entry is not None and entry.is_active else set()
-    if entry is None or not capabilities:
-        raise Problem("not-found", "No such blocklist entry.")
-    if rbac.MANAGE not in capabilities:
-        raise Problem("forbidden", "Your role does not allow removing this entry.")
-    entry.is_active = False
-    audit.record("blocklist.removed", actor, entity_type="blocklist_entry", entity_id=entry.id)
+    building = db.session.get(Building, entry.building_id) if entry is not None and entry.building_id else None
+    rbac.require(principal, Capability.MANAGE, rbac.of_blocklist_entry(entry, building))
+    entry.is_active = False  # type: ignore[union-attr]  # require raised if it is None
+    audit.record("blocklist.removed", actor, entity_type="blocklist_entry", entity_id=entry.id)  # type: ignore[union-attr]
 
 
 def match_exists(building: Building, checks: list[tuple[str, bytes]]) -> Any:

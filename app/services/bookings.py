@@ -1,8 +1,12 @@
-"""Booking and cancelling: the product's core promise under contention (DOMAIN.md "Bookings").
+"""The booking use cases, booking and cancelling: the core promise under contention (DOMAIN.md).
+
+Only the use cases live here: the rules are ``domain.bookings`` (``eligibility``, the state
+machine), the reads ``booking_queries``, the document ``booking_documents``, who may do what
+``rbac``.
 
 ``book`` runs inside a ``booking.create`` job's transaction: it locks the resident (so their
-limit of upcoming bookings holds against their own concurrent requests), checks every rule,
-prices the block, claims it with a compare-and-swap on its version (``available -> reserved``),
+limit of upcoming bookings holds against their own concurrent requests), reads the facts and asks
+``rules.eligibility``, prices the block, claims it with a compare-and-swap on its version (``available -> reserved``),
 inserts the confirmed booking and its audit row; the job runner commits all of it together with
 the job's terminal state. Losing the race is the typed ``spot-unavailable`` outcome, and the
 partial unique index (one live booking per block) is the backstop that answers the same.
@@ -11,6 +15,7 @@ partial unique index (one live booking per block) is the backstop that answers t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from typing import Any
 
@@ -20,57 +25,18 @@ from sqlalchemy.exc import IntegrityError
 
 from app.domain import bookings as rules
 from app.domain.bookings import BookingStatus
-from app.domain.timefmt import rfc3339
 from app.extensions import db
 from app.jobs import JobRun
 from app.models import AvailabilityBlock, BlockStatus, Booking, Building, Resident, User, VisitorSpot
-from app.models.pagination import paginate
 from app.problems import Problem
 from app.security import rbac
 from app.security.crypto import blind_index
-from app.security.rbac import Principal
-from app.services import audit, blocklist, pricing
+from app.security.rbac import Capability, Principal
+from app.services import audit, blocklist, booking_queries, pricing
 from app.services.auth import load_principal
+from app.services.booking_documents import booking_document, document_of
 
 CODE_ATTEMPTS = 5
-
-
-def booking_document(booking: Booking, spot_number: str) -> dict[str, Any]:
-    return {
-        "id": str(booking.id),
-        "status": booking.status,
-        "confirmation_code": booking.confirmation_code,
-        "price_clp": booking.price_clp,
-        "commission_clp": booking.commission_clp,
-        "availability_block_id": str(booking.block_id),
-        "building_id": str(booking.building_id),
-        "spot_number": spot_number,
-        "start": rfc3339(booking.block_start),
-        "end": rfc3339(booking.block_end),
-        "visitor_name": booking.visitor_name,
-        "vehicle_plate": booking.vehicle_plate,
-        "visitor_phone": booking.visitor_phone,
-        "created_at": rfc3339(booking.created_at),
-    }
-
-
-def booking_documents(bookings: list[Booking]) -> list[dict[str, Any]]:
-    """Documents of several bookings, their spot numbers read in one query (no query per row)."""
-    spot_ids = {b.spot_id for b in bookings}
-    numbers = (
-        dict(
-            db.session.execute(
-                select(VisitorSpot.id, VisitorSpot.spot_number).where(VisitorSpot.id.in_(spot_ids))
-            ).all()
-        )
-        if spot_ids
-        else {}
-    )
-    return [booking_document(b, numbers[b.spot_id]) for b in bookings]
-
-
-def spot_number_of(booking: Booking) -> str:
-    return db.session.execute(select(VisitorSpot.spot_number).where(VisitorSpot.id == booking.spot_id)).scalar_one()
 
 
 def book(run: JobRun) -> dict[str, Any]:
@@ -90,41 +56,12 @@ def book(run: JobRun) -> dict[str, Any]:
         .where(Resident.user_id == run.owner_user_id)
         .with_for_update(of=Resident)  # one booking decision at a time per resident: the limit holds
     ).one_or_none()
-    if row is None:
-        raise Problem("forbidden", "Only residents can book.")
+    if row is None:  # not a resident: the view refused it already (rbac, Capability.BOOK); the job agrees
+        raise rbac.Forbidden(rbac.FORBIDDEN_DETAIL[Capability.BOOK])
     resident, email_bidx, block, building, spot_number, now = row
-    if resident.verified_at is None:
-        raise Problem("resident-not-verified", "Your residency has not been verified by the building yet.")
-    if block is None or block.building_id != resident.building_id:
-        raise Problem("not-found", "No such availability block.")
-    if not building.is_active:
-        raise Problem("spot-unavailable", "The building is not taking bookings.")
-    if block.start_at <= now:
-        raise Problem("block-in-past", "The block has already started.")
-    if block.start_at > now + rules.BOOKING_HORIZON:
-        raise Problem("spot-unavailable", "Blocks can be booked at most 30 days ahead.")
-    if block.status != BlockStatus.AVAILABLE:
-        raise Problem("spot-unavailable", "The spot is no longer available for that block.")
-    upcoming, blocked = db.session.execute(
-        select(
-            select(func.count())
-            .select_from(Booking)
-            .where(
-                Booking.resident_id == resident.id,
-                Booking.status.in_([str(s) for s in rules.UPCOMING]),
-                Booking.block_end > now,
-            )
-            .scalar_subquery(),
-            blocklist.match_exists(building, _identity_checks(resident, email_bidx, payload)),
-        )
-    ).one()
-    if upcoming >= building.max_upcoming_bookings_per_resident:
-        raise Problem(
-            "booking-limit-reached",
-            f"You already hold {upcoming} upcoming bookings, the building's maximum.",
-        )
-    if blocked:
-        raise Problem("blocked", "You cannot book in this building.")
+    refusal = rules.eligibility(_facts(resident, email_bidx, block, building, now, payload))
+    if refusal is not None:
+        raise Problem(refusal.slug, refusal.detail)
     price, rule = pricing.price_block(block, building)
     expected = payload.get("expected_price_clp")
     if expected is not None and int(expected) != price.price_clp:
@@ -176,6 +113,51 @@ def book(run: JobRun) -> dict[str, Any]:
     return {"booking": booking_document(inserted, spot_number)}
 
 
+def _facts(
+    resident: Resident,
+    email_bidx: bytes,
+    block: AvailabilityBlock | None,
+    building: Building | None,
+    now: Any,
+    payload: dict[str, Any],
+) -> rules.BookingFacts:
+    """The facts ``rules.eligibility`` decides on.
+
+    The resident's upcoming bookings and the blocklist are read in one more statement, and only
+    for a block of their own building: otherwise the rules refuse before they look at those.
+    """
+    facts = rules.BookingFacts(
+        now=now,
+        resident_verified=resident.verified_at is not None,
+        resident_building_id=resident.building_id,
+        block_building_id=block.building_id if block is not None else None,
+        block_start=block.start_at if block is not None else None,
+    )
+    if block is None or building is None or block.building_id != resident.building_id:
+        return facts
+    upcoming, blocked = db.session.execute(
+        select(
+            select(func.count())
+            .select_from(Booking)
+            .where(
+                Booking.resident_id == resident.id,
+                Booking.status.in_([str(s) for s in rules.UPCOMING]),
+                Booking.block_end > now,
+            )
+            .scalar_subquery(),
+            blocklist.match_exists(building, _identity_checks(resident, email_bidx, payload)),
+        )
+    ).one()
+    return dataclasses.replace(
+        facts,
+        block_available=block.status == BlockStatus.AVAILABLE,
+        building_active=building.is_active,
+        upcoming_bookings=upcoming,
+        max_upcoming_bookings=building.max_upcoming_bookings_per_resident,
+        blocklisted=bool(blocked),
+    )
+
+
 def _identity_checks(resident: Resident, email_bidx: bytes, payload: dict[str, Any]) -> list[tuple[str, bytes]]:
     """The resident's e-mail, phone and RUT, the plate, the visitor's phone and the request's IP."""
     checks = [
@@ -225,22 +207,23 @@ def _insert_booking(values: dict[str, Any]) -> tuple[uuid.UUID, str, Any]:
 
 
 def cancel(run: JobRun) -> dict[str, Any]:
-    """The ``booking.cancel`` job: the block becomes available again; cancelling twice answers the same."""
-    booking_id = uuid.UUID(run.payload["booking_id"])
-    booking = db.session.get(Booking, booking_id, with_for_update=True)
-    building = db.session.get(Building, booking.building_id) if booking else None
-    if booking is None or building is None:
-        raise Problem("not-found", "No such booking.")
+    """The ``booking.cancel`` job: the block becomes available again; cancelling twice answers the same.
+
+    The booker may cancel before the block starts, the building's staff at any time, support never
+    (``rbac``: ``cancel_booking``, ``cancel_started``); anyone else gets 404.
+    """
     principal = principal_for(run.owner_user_id)
-    if principal is None:
-        raise Problem("not-found", "No such booking.")
-    is_booker, is_staff = require_cancel_right(principal, booking)
+    booking, building = booking_queries.booking_for(
+        principal, uuid.UUID(run.payload["booking_id"]), Capability.CANCEL_BOOKING, lock=True
+    )
     if booking.status == BookingStatus.CANCELLED:
-        return {"booking": booking_document(booking, spot_number_of(booking))}
+        return {"booking": document_of(booking)}
+    is_staff = rbac.can(principal, Capability.CANCEL_STARTED, rbac.of_booking(booking, building))
+    is_booker = principal is not None and booking.resident_id == principal.resident_id
     now = db.session.execute(select(func.now())).scalar_one()
     if not is_staff and booking.block_start <= now:
         raise Problem("invalid-transition", "The block has started; ask the building's staff to cancel.")
-    _transition(booking, BookingStatus.CANCELLED, cancelled_at=func.now())
+    change_status(booking, BookingStatus.CANCELLED, cancelled_at=func.now())
     released = db.session.execute(
         update(AvailabilityBlock)
         .where(AvailabilityBlock.id == booking.block_id, AvailabilityBlock.status == BlockStatus.RESERVED)
@@ -255,10 +238,10 @@ def cancel(run: JobRun) -> dict[str, Any]:
         details={"by": "resident" if is_booker else "staff", "block_released": bool(released)},
     )
     db.session.refresh(booking)
-    return {"booking": booking_document(booking, spot_number_of(booking))}
+    return {"booking": document_of(booking)}
 
 
-def _transition(booking: Booking, target: BookingStatus, **values: Any) -> None:
+def change_status(booking: Booking, target: BookingStatus, **values: Any) -> None:
     """The single writer of a booking's status: state machine check, then compare-and-swap."""
     try:
         rules.transition(booking.status, target)
@@ -277,70 +260,3 @@ def _transition(booking: Booking, target: BookingStatus, **values: Any) -> None:
 def principal_for(user_id: uuid.UUID | None) -> Principal | None:
     """The authorization view of a user, for jobs acting on their behalf."""
     return load_principal(user_id, "job") if user_id is not None else None
-
-
-def require_cancel_right(principal: Principal, booking: Booking) -> tuple[bool, bool]:
-    """Who may cancel: the booker, or the building's staff (managers and the gate); 404 / 403 otherwise.
-
-    Returns (is_booker, is_staff). Support may read bookings but never changes them (403).
-    """
-    if not may_see(principal, booking):
-        raise Problem("not-found", "No such booking.")
-    is_booker = principal.resident_id is not None and booking.resident_id == principal.resident_id
-    building = db.session.get(Building, booking.building_id)
-    capabilities = rbac.building_capabilities(principal, building) if building else set()
-    is_staff = bool(capabilities & {rbac.MANAGE, rbac.GATE})
-    if not is_booker and not is_staff:
-        raise Problem("forbidden", "Only the resident who booked or the building's staff can cancel.")
-    return is_booker, is_staff
-
-
-# --- reads ----------------------------------------------------------------------------------
-
-
-def visible_booking(principal: Principal, booking_id: uuid.UUID, actor: audit.Actor | None = None) -> Booking:
-    """Residents see their own bookings; staff of the building (gate or staff_read) see its bookings."""
-    booking = db.session.get(Booking, booking_id)
-    if booking is None or not may_see(principal, booking):
-        raise Problem("not-found", "No such booking.")
-    if actor is not None:
-        audit.record_support_read(principal, actor, "booking", booking_id)
-    return booking
-
-
-def may_see(principal: Principal, booking: Booking) -> bool:
-    if principal.resident_id is not None and booking.resident_id == principal.resident_id:
-        return True
-    building = db.session.get(Building, booking.building_id)
-    capabilities = rbac.building_capabilities(principal, building) if building else set()
-    return bool(capabilities & {rbac.GATE, rbac.STAFF_READ})
-
-
-def list_bookings(
-    principal: Principal,
-    *,
-    status: str | None,
-    start: Any,
-    end: Any,
-    limit: int,
-    cursor: str | None,
-    actor: audit.Actor,
-) -> tuple[list[Booking], str | None]:
-    """Residents their own bookings; staff their buildings'. A page read by support is audited."""
-    staff_buildings = select(Building.id).where(
-        rbac.building_scope(principal, rbac.GATE) | rbac.building_scope(principal, rbac.STAFF_READ)
-    )
-    visible = Booking.building_id.in_(staff_buildings)
-    if principal.resident_id is not None:
-        visible = visible | (Booking.resident_id == principal.resident_id)
-    query = select(Booking).where(visible)
-    if status:
-        query = query.where(Booking.status == status)
-    if start is not None:
-        query = query.where(Booking.block_start >= start)
-    if end is not None:
-        query = query.where(Booking.block_start < end)
-    rows, next_cursor = paginate(query, [Booking.block_start, Booking.id], limit=limit, cursor=cursor)
-    filters = {"status": status, "from": rfc3339(start), "to": rfc3339(end)}
-    audit.record_support_read(principal, actor, "bookings", None, audit.listed(rows, filters))
-    return rows, next_cursor

@@ -17,29 +17,23 @@ from app.models import AccessEvent, Booking, Building
 from app.problems import Problem
 from app.security import rbac
 from app.security.crypto import blind_index
-from app.security.rbac import Principal
+from app.security.rbac import Capability, Principal
 from app.services import audit
-from app.services.bookings import _transition, may_see
+from app.services.booking_queries import booking_for
+from app.services.bookings import change_status
 
 PRESENT = (BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN, BookingStatus.OVERSTAY)
 
 
 def _gate_booking(principal: Principal, booking_id: uuid.UUID) -> tuple[Booking, Building]:
     """The booking for a gate action: 404 unless the caller may see it, 403 unless they work the gate."""
-    booking = db.session.get(Booking, booking_id, with_for_update=True)
-    building = db.session.get(Building, booking.building_id) if booking else None
-    if booking is None or building is None or not may_see(principal, booking):
-        raise Problem("not-found", "No such booking.")
-    capabilities = rbac.building_capabilities(principal, building)
-    if rbac.GATE not in capabilities:
-        raise Problem("forbidden", "Gate actions need a concierge or building_admin of this building.")
-    return booking, building
+    return booking_for(principal, booking_id, Capability.GATE, lock=True)
 
 
 def lookup(principal: Principal, *, confirmation_code: str | None, vehicle_plate: str | None) -> Booking:
     """A booking of one of your gate buildings, by code or by plate (the one nearest to now)."""
     gate_buildings = list(
-        db.session.execute(select(Building.id).where(rbac.building_scope(principal, rbac.GATE))).scalars()
+        db.session.execute(select(Building.id).where(rbac.scope_filter(principal, Building, Capability.GATE))).scalars()
     )
     query = select(Booking).where(Booking.building_id.in_(gate_buildings))
     if confirmation_code is not None:
@@ -110,7 +104,7 @@ def check_in(principal: Principal, booking_id: uuid.UUID, observed_plate: str | 
     if not opens <= now <= closes:
         reason = "Check-in opens 30 minutes before the block starts." if now < opens else "The block has ended."
         raise _deny(booking, principal, "check_in", observed_plate, reason, actor)
-    _transition(booking, BookingStatus.CHECKED_IN, checked_in_at=func.now())
+    change_status(booking, BookingStatus.CHECKED_IN, checked_in_at=func.now())
     _event(booking, principal, "check_in", "check_in", observed_plate, None)
     audit.record("gate.check_in", actor, entity_type="booking", entity_id=booking.id)
     return db.session.get(Booking, booking_id, populate_existing=True)  # type: ignore[return-value]
@@ -122,7 +116,7 @@ def check_out(principal: Principal, booking_id: uuid.UUID, observed_plate: str |
         raise _deny(
             booking, principal, "check_out", observed_plate, f"A {booking.status} booking cannot be checked out.", actor
         )
-    _transition(booking, BookingStatus.CHECKED_OUT, checked_out_at=func.now())
+    change_status(booking, BookingStatus.CHECKED_OUT, checked_out_at=func.now())
     _event(booking, principal, "check_out", "check_out", observed_plate, None)
     audit.record("gate.check_out", actor, entity_type="booking", entity_id=booking.id)
     return db.session.get(Booking, booking_id, populate_existing=True)  # type: ignore[return-value]

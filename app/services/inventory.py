@@ -13,8 +13,7 @@ from app.extensions import db
 from app.models import AvailabilityBlock, BlockStatus, Building, Unit, VisitorSpot
 from app.models.pagination import paginate
 from app.problems import Problem
-from app.security import rbac
-from app.security.rbac import Principal
+from app.security.rbac import Capability, Principal
 from app.services import audit
 from app.services.organizations import building_of, get_building, read_building, unique_violation
 from app.unit_of_work import stored
@@ -34,7 +33,7 @@ def _create_in_building(
     principal: Principal, building_id: uuid.UUID, row: Unit | VisitorSpot, conflict: str, actor: audit.Actor
 ) -> None:
     """Insert a unit or spot of a building its caller manages; a duplicate number is 409."""
-    get_building(principal, building_id, rbac.MANAGE)
+    get_building(principal, building_id, Capability.MANAGE)
     _insert(row, conflict)
     kind = "unit" if isinstance(row, Unit) else "spot"
     audit.record(
@@ -74,7 +73,7 @@ def list_spots(
     return paginate(query, [VisitorSpot.spot_number, VisitorSpot.id], limit=limit, cursor=cursor)
 
 
-def _spot_in_scope(principal: Principal, spot_id: uuid.UUID, capability: str) -> tuple[VisitorSpot, Building]:
+def _spot_in_scope(principal: Principal, spot_id: uuid.UUID, capability: Capability) -> tuple[VisitorSpot, Building]:
     spot = db.session.get(VisitorSpot, spot_id)
     building = building_of(principal, spot, capability, missing="No such spot.")
     return spot, building  # type: ignore[return-value]
@@ -90,7 +89,7 @@ def create_block(
     base_price_clp: int,
     actor: audit.Actor,
 ) -> AvailabilityBlock:
-    spot, building = _spot_in_scope(principal, spot_id, rbac.MANAGE)
+    spot, building = _spot_in_scope(principal, spot_id, Capability.MANAGE)
     if end <= start:
         raise Problem(
             "validation-error", "end must be after start.", errors=[{"pointer": "/end", "detail": "after start"}]
@@ -122,7 +121,7 @@ def set_block_status(
 ) -> AvailabilityBlock:
     """Staff block or unblock by hand: ``available <-> blocked`` with a compare-and-swap."""
     block = db.session.get(AvailabilityBlock, block_id)
-    building_of(principal, block, rbac.MANAGE, missing="No such availability block.")
+    building_of(principal, block, Capability.MANAGE, missing="No such availability block.")
     assert block is not None
     source = BlockStatus.BLOCKED if target == BlockStatus.AVAILABLE else BlockStatus.AVAILABLE
     if block.status == target:

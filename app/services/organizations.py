@@ -21,13 +21,13 @@ from app.models import Building, Membership, MembershipRole, Organization
 from app.models.pagination import paginate
 from app.problems import Problem
 from app.security import rbac
-from app.security.rbac import Principal
+from app.security.rbac import Capability, Principal
 from app.services import audit, users
 from app.unit_of_work import stored
 
 
 def create_organization(principal: Principal, name: str, actor: audit.Actor) -> Organization:
-    rbac.require_platform_admin(principal)
+    rbac.require(principal, Capability.PLATFORM)
     organization = Organization(name=name.strip())
     db.session.add(organization)
     db.session.flush()
@@ -35,17 +35,15 @@ def create_organization(principal: Principal, name: str, actor: audit.Actor) -> 
     return stored(organization)
 
 
-def organization_in_scope(principal: Principal, organization_id: uuid.UUID, capability: str) -> Organization:
+def organization_in_scope(principal: Principal, organization_id: uuid.UUID, capability: Capability) -> Organization:
     """The organization if it exists and the caller may ``capability`` it (404 / 403 otherwise)."""
     organization = db.session.get(Organization, organization_id)
-    if organization is None:
-        raise Problem("not-found", "No such organization.")
-    rbac.require_organization(principal, organization_id, capability)
-    return organization
+    rbac.require(principal, capability, rbac.of_organization(organization.id if organization else None))
+    return organization  # type: ignore[return-value]  # require raised if it is None
 
 
 def get_organization(principal: Principal, organization_id: uuid.UUID, actor: audit.Actor) -> Organization:
-    organization = organization_in_scope(principal, organization_id, rbac.VIEW)
+    organization = organization_in_scope(principal, organization_id, Capability.VIEW)
     audit.record_support_read(principal, actor, "organization", organization_id)
     return organization
 
@@ -61,7 +59,7 @@ def add_member(
     actor: audit.Actor,
 ) -> Membership:
     """Give a person (an existing user, or a new one created here) a staff role in the organization."""
-    organization_in_scope(principal, organization_id, rbac.MANAGE)
+    organization_in_scope(principal, organization_id, Capability.MANAGE)
     building_ids = list(dict.fromkeys(building_ids))
     if role == MembershipRole.ORG_ADMIN and building_ids:
         raise Problem(
@@ -139,14 +137,14 @@ PLATFORM_FIELDS = frozenset({"commission_rate"})
 
 def require_platform_fields_right(principal: Principal, fields: set[str]) -> None:
     """403 when someone other than a platform_admin sends a field only the platform sets."""
-    if fields & PLATFORM_FIELDS and not principal.is_platform_admin:
-        raise Problem("forbidden", "Only the platform sets the commission rate.")
+    if fields & PLATFORM_FIELDS:
+        rbac.require(principal, Capability.SET_COMMISSION)
 
 
 def create_building(
     principal: Principal, organization_id: uuid.UUID, fields: BuildingFields, actor: audit.Actor
 ) -> Building:
-    organization_in_scope(principal, organization_id, rbac.MANAGE)
+    organization_in_scope(principal, organization_id, Capability.MANAGE)
     values = {k: v for k, v in fields.__dict__.items() if v is not None}
     require_platform_fields_right(principal, set(values))
     building = Building(organization_id=organization_id, **values)
@@ -162,25 +160,29 @@ def create_building(
     return stored(building)
 
 
-def get_building(principal: Principal, building_id: uuid.UUID, capability: str = rbac.VIEW) -> Building:
-    return rbac.require_building(principal, db.session.get(Building, building_id), capability)
+def get_building(
+    principal: Principal, building_id: uuid.UUID, capability: Capability = Capability.VIEW, *, lock: bool = False
+) -> Building:
+    """The building if the caller may ``capability`` it; 404 if it is out of scope, 403 if only the role lacks."""
+    building = db.session.get(Building, building_id, with_for_update=lock)
+    rbac.require(principal, capability, rbac.of_building(building))
+    return building  # type: ignore[return-value]  # require raised if it is None
 
 
-def building_of(principal: Principal, row: Any, capability: str, *, missing: str) -> Building:
+def building_of(principal: Principal, row: Any, capability: Capability, *, missing: str) -> Building:
     """The building a row (spot, block, rule, resident...) belongs to, if the caller may ``capability`` it.
 
     A missing row and a row outside the caller's scope both answer 404 with ``missing``; a row in
     scope that the caller's role may not act on answers 403.
     """
     building = db.session.get(Building, row.building_id) if row is not None else None
-    if building is None or not rbac.building_capabilities(principal, building):
-        raise Problem("not-found", missing)
-    return rbac.require_building(principal, building, capability)
+    rbac.require(principal, capability, rbac.of_building(building, missing=missing))
+    return building  # type: ignore[return-value]  # require raised if it is None
 
 
 def read_building(principal: Principal, building_id: uuid.UUID, actor: audit.Actor, what: str = "building") -> Building:
     """A building read on behalf of a client (audited when support reads it)."""
-    building = get_building(principal, building_id, rbac.VIEW)
+    building = get_building(principal, building_id, Capability.VIEW)
     audit.record_support_read(principal, actor, what, building_id)
     return building
 
@@ -188,9 +190,7 @@ def read_building(principal: Principal, building_id: uuid.UUID, actor: audit.Act
 def update_building(
     principal: Principal, building_id: uuid.UUID, changes: dict[str, Any], actor: audit.Actor
 ) -> Building:
-    building = rbac.require_building(
-        principal, db.session.get(Building, building_id, with_for_update=True), rbac.MANAGE
-    )
+    building = get_building(principal, building_id, Capability.MANAGE, lock=True)
     require_platform_fields_right(principal, set(changes))
     for name, value in changes.items():
         setattr(building, name, value)
@@ -203,9 +203,9 @@ def update_building(
 def list_buildings(
     principal: Principal, organization_id: uuid.UUID, *, limit: int, cursor: str | None, actor: audit.Actor
 ) -> tuple[list[Building], str | None]:
-    organization_in_scope(principal, organization_id, rbac.VIEW)
+    organization_in_scope(principal, organization_id, Capability.VIEW)
     query = select(Building).where(
-        Building.organization_id == organization_id, rbac.building_scope(principal, rbac.VIEW)
+        Building.organization_id == organization_id, rbac.scope_filter(principal, Building, Capability.VIEW)
     )
     audit.record_support_read(principal, actor, "organization.buildings", organization_id)
     return paginate(query, [Building.created_at, Building.id], limit=limit, cursor=cursor)

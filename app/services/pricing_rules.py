@@ -21,8 +21,7 @@ from app.jobs import submit
 from app.models import AvailabilityBlock, PricingRule
 from app.models.pagination import paginate
 from app.problems import Problem
-from app.security import rbac
-from app.security.rbac import Principal
+from app.security.rbac import Capability, Principal
 from app.services import audit, pricing
 from app.services.organizations import building_of, get_building
 from app.unit_of_work import stored
@@ -46,7 +45,7 @@ def create_rule(
     principal: Principal, building_id: uuid.UUID, fields: RuleFields, actor: audit.Actor
 ) -> tuple[PricingRule, str]:
     """Create the rule; return it with the id of the recalculation job it started."""
-    building = get_building(principal, building_id, rbac.MANAGE)
+    building = get_building(principal, building_id, Capability.MANAGE)
     if fields.ends_at <= fields.starts_at:
         raise Problem(
             "validation-error",
@@ -70,7 +69,7 @@ def list_rules(
     principal: Principal, building_id: uuid.UUID, *, limit: int, cursor: str | None, actor: audit.Actor
 ) -> tuple[list[PricingRule], str | None]:
     """The building's active rules (its managers and support; support's reads are audited)."""
-    get_building(principal, building_id, rbac.STAFF_READ)
+    get_building(principal, building_id, Capability.STAFF_READ)
     query = select(PricingRule).where(PricingRule.building_id == building_id, PricingRule.is_active)
     rows, next_cursor = paginate(query, [PricingRule.created_at, PricingRule.id], limit=limit, cursor=cursor)
     audit.record_support_read(principal, actor, "building.pricing_rules", building_id, audit.listed(rows))
@@ -81,7 +80,7 @@ def delete_rule(principal: Principal, rule_id: uuid.UUID, actor: audit.Actor) ->
     """Retire the rule; return the id of the recalculation job it started."""
     rule = db.session.get(PricingRule, rule_id, with_for_update=True)
     live = rule if rule is not None and rule.is_active else None
-    building = building_of(principal, live, rbac.MANAGE, missing="No such pricing rule.")
+    building = building_of(principal, live, Capability.MANAGE, missing="No such pricing rule.")
     assert rule is not None
     rule.is_active = False
     audit.record("pricing_rule.deleted", actor, entity_type="pricing_rule", entity_id=rule.id)
@@ -90,7 +89,7 @@ def delete_rule(principal: Principal, rule_id: uuid.UUID, actor: audit.Actor) ->
 
 def quote(principal: Principal, block_id: uuid.UUID) -> dict[str, Any]:
     block = db.session.get(AvailabilityBlock, block_id)
-    building = building_of(principal, block, rbac.VIEW, missing="No such availability block.")
+    building = building_of(principal, block, Capability.VIEW, missing="No such availability block.")
     assert block is not None
     price, rule = pricing.price_block(block, building)
     return {

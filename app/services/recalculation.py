@@ -20,9 +20,8 @@ from sqlalchemy import func, select, text
 from app.extensions import db
 from app.jobs import JobRun, submit
 from app.models import AvailabilityBlock, BlockStatus, Building
-from app.problems import Problem
 from app.security import rbac
-from app.security.rbac import Principal
+from app.security.rbac import Capability, Principal
 from app.services import audit
 from app.services.organizations import get_building
 
@@ -105,14 +104,16 @@ def request(
 ) -> dict[str, Any]:
     """Submit a recalculation of one building, or of every building the caller manages."""
     if building_id is not None:
-        building_ids = [str(get_building(principal, building_id, rbac.MANAGE).id)]
-    elif principal.is_platform_admin:
-        building_ids = []  # every building
+        building_ids = [str(get_building(principal, building_id, Capability.MANAGE).id)]
+    elif rbac.can(principal, Capability.MANAGE, rbac.PLATFORM_SCOPE):
+        building_ids = []  # who manages the platform's own rows manages every building
     else:
-        managed = db.session.execute(select(Building.id).where(rbac.building_scope(principal, rbac.MANAGE)))
+        managed = db.session.execute(
+            select(Building.id).where(rbac.scope_filter(principal, Building, Capability.MANAGE))
+        )
         building_ids = [str(b) for b in managed.scalars()]
         if not building_ids:
-            raise Problem("forbidden", "You manage no building.")
+            raise rbac.Forbidden("You manage no building.")
     return submit(
         "pricing.recalculate",
         {"building_ids": building_ids},

@@ -13,9 +13,8 @@ from app.extensions import db
 from app.models import Building, Resident, Unit, User
 from app.models.pagination import paginate
 from app.problems import Problem
-from app.security import rbac
 from app.security.crypto import blind_index
-from app.security.rbac import Principal
+from app.security.rbac import Capability, Principal
 from app.services import audit, users
 from app.services.organizations import building_of, get_building
 from app.unit_of_work import stored
@@ -95,7 +94,7 @@ def list_residents(
     cursor: str | None,
     actor: audit.Actor,
 ) -> tuple[list[tuple[Resident, str, str]], str | None]:
-    get_building(principal, building_id, rbac.STAFF_READ)
+    get_building(principal, building_id, Capability.STAFF_READ)
     query = select(Resident).where(Resident.building_id == building_id)
     if status == "verified":
         query = query.where(Resident.verified_at.is_not(None))
@@ -126,7 +125,7 @@ def with_contact(resident: Resident) -> tuple[Resident, str, str]:
 
 def verify(principal: Principal, resident_id: uuid.UUID, actor: audit.Actor) -> tuple[Resident, str, str]:
     resident = db.session.get(Resident, resident_id, with_for_update=True)
-    building_of(principal, resident, rbac.MANAGE, missing="No such resident.")
+    building_of(principal, resident, Capability.MANAGE, missing="No such resident.")
     assert resident is not None
     if resident.verified_at is None:
         resident.verified_at = db.func.now()

@@ -19,7 +19,7 @@ from app.domain import bookings as rules
 from app.extensions import db
 from app.models import AvailabilityBlock, BlockStatus, Booking, Building
 from app.security import rbac
-from app.security.rbac import Principal
+from app.security.rbac import Capability, Principal
 from app.services import audit
 from app.services.organizations import get_building, organization_in_scope
 
@@ -94,7 +94,7 @@ def _summary(offered: float, booked: float, bookings: dict[str, Any] | None) -> 
 def building_stats(
     principal: Principal, building_id: uuid.UUID, start: datetime, end: datetime, actor: audit.Actor
 ) -> dict[str, Any]:
-    building = get_building(principal, building_id, rbac.STAFF_READ)
+    building = get_building(principal, building_id, Capability.STAFF_READ)
     offered, booked = _occupancy([building.id], start, end).get(building.id, (0.0, 0.0))
     audit.record_support_read(principal, actor, "building.stats", building_id)
     return _summary(offered, booked, _booking_totals([building.id], start, end).get(building.id))
@@ -104,11 +104,14 @@ def organization_stats(
     principal: Principal, organization_id: uuid.UUID, start: datetime, end: datetime, actor: audit.Actor
 ) -> dict[str, Any]:
     """Sums over the organization's buildings the caller may see, plus each building's own figures."""
-    organization_in_scope(principal, organization_id, rbac.VIEW)
+    organization_in_scope(principal, organization_id, Capability.VIEW)
     buildings = list(
         db.session.execute(
             select(Building.id, Building.name)
-            .where(Building.organization_id == organization_id, rbac.building_scope(principal, rbac.STAFF_READ))
+            .where(
+                Building.organization_id == organization_id,
+                rbac.scope_filter(principal, Building, Capability.STAFF_READ),
+            )
             .order_by(Building.name, Building.id)
         ).all()
     )

@@ -16,7 +16,6 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from contextlib import suppress
 from contextvars import ContextVar
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -266,7 +265,7 @@ class Settings(BaseSettings):
     #: defaults to half of ``web_threads``, so long-polls never take the threads that answer
     #: everything else.
     longpoll_max_per_user: int = 4
-    longpoll_max_per_process: int = 8
+    longpoll_max_per_process: int = Field(default_factory=lambda data: max(1, data.get("web_threads", 0) // 2))
 
     @classmethod
     def settings_customise_sources(
@@ -287,7 +286,9 @@ class Settings(BaseSettings):
         try:
             return cls()
         except ValidationError as exc:
-            raise ConfigurationError([_sentence(error) for error in exc.errors()]) from None
+            # A default derived from a field that failed says nothing of its own.
+            errors = [e for e in exc.errors() if e["type"] != "default_factory_not_called"]
+            raise ConfigurationError([_sentence(error) for error in errors]) from None
         finally:
             _ENVIRON.reset(token)
 
@@ -309,9 +310,6 @@ class Settings(BaseSettings):
             values.setdefault("redis_url", DEV_REDIS_URL)
         broker = values.pop("CELERY_BROKER_URL", None) or values.get("broker_url")
         values["broker_url"] = broker or values.get("redis_url", "")
-        if "longpoll_max_per_process" not in values and "web_threads" in values:
-            with suppress(TypeError, ValueError):  # a bad WEB_THREADS is reported as not an integer
-                values["longpoll_max_per_process"] = max(1, int(values["web_threads"]) // 2)
         return values
 
     @field_validator("log_level", mode="after")

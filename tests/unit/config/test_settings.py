@@ -480,6 +480,10 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_variable(name, value, s
     assert sentence in message
 
 
+def test_a_bad_web_threads_is_named_once_not_through_the_cap_derived_from_it():
+    assert refusal(production_env(WEB_THREADS="x")) == "Estacionate refuses to start: WEB_THREADS must be an integer"
+
+
 def test_every_badly_typed_variable_is_named_at_once():
     message = refusal(production_env(MAX_CONTENT_LENGTH="lots", SESSION_IDLE_SECONDS="long"))
     assert "MAX_CONTENT_LENGTH must be an integer" in message

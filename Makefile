@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test lint format bench chaos clean-data
+.PHONY: run test test-prerequisites lint format bench chaos clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,19 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)  ## the whole stack on embedded Postgres/Redis (or DATABASE_URL/REDIS_URL)
 	$(BIN)/python scripts/stack.py run
 
-test: $(STAMP)  ## the whole suite against real Postgres, Redis and Celery workers
+test: $(STAMP) test-prerequisites  ## the whole suite against real Postgres, Redis and Celery workers
 	$(BIN)/python scripts/stack.py test $(PYTEST_ARGS)
+
+# What the suite needs beyond Python: Debian's oathtool, the standard TOTP implementation the MFA
+# tests check our codes against. Installed with apt-get when missing (as root, or with sudo -n).
+test-prerequisites:
+	@command -v oathtool >/dev/null || { \
+	  echo "installing oathtool (Debian package; the MFA tests compare codes with it)"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q oathtool >/dev/null 2>&1 || { \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q oathtool >/dev/null; }; }
+	@command -v oathtool >/dev/null || { echo "oathtool is missing: apt-get install oathtool" >&2; exit 1; }
 
 lint: $(STAMP)  ## ruff, the layer contracts (.importlinter) and the unit-of-work rule (no commit/rollback outside it)
 	$(BIN)/ruff check .

@@ -16,8 +16,14 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from contextvars import ContextVar
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 PROFILES = ("development", "test", "production")
 
@@ -85,40 +91,6 @@ def parse_keyring_spec(spec: str) -> list[tuple[str, bytes]]:
     return entries
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigurationError([f"{name} must be an integer"]) from exc
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigurationError([f"{name} must be a number"]) from exc
-
-
-def _content_sids(env: Mapping[str, str]) -> dict[str, str]:
-    """``TWILIO_CONTENT_SIDS='{"booking_confirmed": "HX..."}'``: approved WhatsApp templates by name."""
-    raw = (env.get("TWILIO_CONTENT_SIDS") or "").strip()
-    if not raw:
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict) or not all(isinstance(v, str) and v.strip() for v in parsed.values()):
-        raise ConfigurationError(["TWILIO_CONTENT_SIDS must be a JSON object of template name to ContentSid"])
-    return {str(k): v.strip() for k, v in parsed.items()}
-
-
 def _is_http_url(value: str) -> bool:
     try:
         parts = urlsplit(value)
@@ -127,26 +99,88 @@ def _is_http_url(value: str) -> bool:
     return parts.scheme in {"http", "https"} and bool(parts.hostname)
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+#: Defaults that differ from the field's own default in one profile (the field holds the
+#: production value). Tests wait out real lockouts and leases, log in hundreds of times a minute
+#: from one address and hash many passwords, so their clocks and costs are shrunk; outside
+#: production, callbacks may go to loopback receivers.
+PROFILE_DEFAULTS: dict[str, dict[str, object]] = {
+    "development": {"allow_loopback_callbacks": True},
+    "test": {
+        "allow_loopback_callbacks": True,
+        "login_lock_base_seconds": 1,
+        "login_lock_max_seconds": 15,
+        # The rate-limit tests build an app with the production limits instead.
+        "rate_limit_auth": "100000/minute",
+        "rate_limit_register": "100000/minute",
+        "rate_limit_default": "100000/minute",
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8192,
+        "argon2_parallelism": 1,
+        "job_republish_after_seconds": 2.0,
+        "job_lease_seconds": 4.0,
+        "relay_interval_seconds": 1.0,
+        "webhook_retry_scale": 0.002,
+    },
+    "production": {},
+}
+
+#: The environment ``Settings`` reads; ``Settings.from_env(mapping)`` swaps in a mapping for one
+#: construction (tests build many apps side by side from dictionaries, never from os.environ).
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("settings_environ", default=None)
+
+#: pydantic error types, said the way an operator reads them.
+_ERROR_SENTENCES = {
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be true or false (1/0, yes/no, on/off)",
+}
 
 
-@dataclass(frozen=True)
-class Settings:
-    env: str
-    database_url: str
-    redis_url: str
-    broker_url: str
-    secret_key: str = field(repr=False)
-    encryption_keys: str = field(repr=False)
-    blind_index_key: str = field(repr=False)
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (os.environ unless told)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _ENVIRON.get()
+        return parse_env_vars(
+            os.environ if environ is None else environ,
+            self.case_sensitive,
+            self.env_ignore_empty,
+            self.env_parse_none_str,
+        )
+
+
+class Settings(BaseSettings):
+    """Every setting once: its type and (production) default here, profile deviations above.
+
+    Each field is read from the upper-cased field name (``SESSION_IDLE_SECONDS``) unless an
+    alias says otherwise; an empty variable counts as unset. Construction refuses unusable
+    values with a ``ConfigurationError`` naming the variable.
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        case_sensitive=False,
+        env_ignore_empty=True,
+        populate_by_name=True,
+        extra="ignore",
+    )
+
+    env: str = Field("development", validation_alias="APP_ENV")
+    #: Development falls back to the embedded servers' URLs; test and production have none.
+    database_url: str = ""
+    redis_url: str = ""
+    #: The Celery broker; ``REDIS_URL`` unless set.
+    broker_url: str = Field("", validation_alias="CELERY_BROKER_URL")
+    secret_key: str = Field("", repr=False)
+    encryption_keys: str = Field("", repr=False)
+    blind_index_key: str = Field("", repr=False)
 
     log_level: str = "INFO"
     max_content_length: int = 1024 * 1024
     proxy_fix_hops: int = 0
+    #: gunicorn's threads per process (config/gunicorn.py reads the same variable).
+    web_threads: int = 16
 
     jwt_issuer: str = "estacionate"
     jwt_audience: str = "estacionate-api"
@@ -172,6 +206,7 @@ class Settings:
     rate_limit_register: str = "10/minute"
     rate_limit_default: str = "600/minute"
 
+    #: argon2-cffi's recommended cost.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
@@ -212,100 +247,113 @@ class Settings:
     #: WhatsApp through Twilio (API.md "Notifications (WhatsApp)"). Without an account sid,
     #: development and test only record messages.
     twilio_account_sid: str = ""
-    twilio_auth_token: str = field(default="", repr=False)
+    twilio_auth_token: str = Field("", repr=False)
     twilio_whatsapp_from: str = ""
     twilio_api_base: str = TWILIO_DEFAULT_API_BASE
     #: Where Twilio reaches this API: status callbacks go to, and are signed over, this + path.
     public_base_url: str = ""
-    twilio_content_sids: Mapping[str, str] = field(default_factory=dict, hash=False)
+    #: ``TWILIO_CONTENT_SIDS='{"booking_confirmed": "HX..."}'``: approved WhatsApp templates by name.
+    twilio_content_sids: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     #: Bearer token a Prometheus scrape must present; without one ``/metrics`` is open in
     #: development and test and absent (404) in production.
-    metrics_token: str = field(default="", repr=False)
+    metrics_token: str = Field("", repr=False)
     #: Every statement of the API and the workers is cancelled after this long (0: never);
     #: ``flask db upgrade`` turns it off for its own connection.
     db_statement_timeout_ms: int = 15000
     #: Concurrent ``GET /v1/jobs/{id}?wait=`` per user (all processes) and per API process; a
-    #: long-poll over either cap answers at once with the current document.
+    #: long-poll over either cap answers at once with the current document. The per-process cap
+    #: defaults to half of ``web_threads``, so long-polls never take the threads that answer
+    #: everything else.
     longpoll_max_per_user: int = 4
-    longpoll_max_per_process: int = 8
+    longpoll_max_per_process: int = Field(default_factory=lambda data: max(1, data.get("web_threads", 0) // 2))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then the environment: no ``.env`` file, no secrets directory."""
+        return init_settings, _EnvironSource(settings_cls)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings of ``env`` (default ``os.environ``), or a ``ConfigurationError``."""
+        token = _ENVIRON.set(env)
+        try:
+            return cls()
+        except ValidationError as exc:
+            # A default derived from a field that failed says nothing of its own.
+            errors = [e for e in exc.errors() if e["type"] != "default_factory_not_called"]
+            raise ConfigurationError([_sentence(error) for error in errors]) from None
+        finally:
+            _ENVIRON.reset(token)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        """Fill what the environment left unset with the profile's defaults."""
+        if not isinstance(data, dict):
+            return data
+        values = dict(data)
+        profile = str(values.pop("APP_ENV", values.pop("env", "development"))).strip().lower()
+        if profile not in PROFILES:
+            raise ValueError(f"APP_ENV must be one of {', '.join(PROFILES)}, got {profile!r}")
+        values["env"] = profile
+        for name, default in PROFILE_DEFAULTS[profile].items():
+            values.setdefault(name, default)
+        if profile == "development":
+            values.setdefault("database_url", DEV_DATABASE_URL)
+            values.setdefault("redis_url", DEV_REDIS_URL)
+        broker = values.pop("CELERY_BROKER_URL", None) or values.get("broker_url")
+        values["broker_url"] = broker or values.get("redis_url", "")
+        return values
+
+    @field_validator("log_level", mode="after")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @field_validator("twilio_account_sid", "twilio_auth_token", "twilio_whatsapp_from", mode="after")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("twilio_api_base", "public_base_url", mode="after")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        """Trailing slashes go, so ``PUBLIC_BASE_URL`` + path is exactly the URL Twilio signs."""
+        return value.strip().rstrip("/")
+
+    @field_validator("twilio_content_sids", mode="before")
+    @classmethod
+    def _content_sids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raw = value.strip()
+            try:
+                value = json.loads(raw) if raw else {}
+            except ValueError:
+                value = None
+        if not isinstance(value, dict) or not all(isinstance(v, str) and v.strip() for v in value.values()):
+            raise ValueError("TWILIO_CONTENT_SIDS must be a JSON object of template name to ContentSid")
+        return {str(k): v.strip() for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _refuse(self) -> Settings:
+        """Refuse unusable settings in every profile, and development values in production."""
+        problems = self._problems()
+        if problems:
+            raise ConfigurationError(problems)
+        return self
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        profile = (env.get("APP_ENV") or "development").strip().lower()
-        if profile not in PROFILES:
-            raise ConfigurationError([f"APP_ENV must be one of {', '.join(PROFILES)}, got {profile!r}"])
-        testing = profile == "test"
-        dev_like = profile != "production"
-        database_url = env.get("DATABASE_URL") or (DEV_DATABASE_URL if profile == "development" else "")
-        redis_url = env.get("REDIS_URL") or (DEV_REDIS_URL if profile == "development" else "")
-        settings = cls(
-            env=profile,
-            database_url=database_url,
-            redis_url=redis_url,
-            broker_url=env.get("CELERY_BROKER_URL") or redis_url,
-            secret_key=env.get("SECRET_KEY", ""),
-            encryption_keys=env.get("ENCRYPTION_KEYS", ""),
-            blind_index_key=env.get("BLIND_INDEX_KEY", ""),
-            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
-            max_content_length=_int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
-            proxy_fix_hops=_int(env, "PROXY_FIX_HOPS", 0),
-            session_idle_seconds=_int(env, "SESSION_IDLE_SECONDS", 3600),
-            session_absolute_seconds=_int(env, "SESSION_ABSOLUTE_SECONDS", 12 * 3600),
-            max_sessions_per_user=_int(env, "MAX_SESSIONS_PER_USER", 5),
-            mfa_token_seconds=_int(env, "MFA_TOKEN_SECONDS", 300),
-            mfa_max_attempts=_int(env, "MFA_MAX_ATTEMPTS", 5),
-            login_lock_threshold=_int(env, "LOGIN_LOCK_THRESHOLD", 5),
-            # Tests wait out real lockouts, so their clock runs in seconds instead of minutes.
-            login_lock_base_seconds=_int(env, "LOGIN_LOCK_BASE_SECONDS", 1 if testing else 60),
-            login_lock_max_seconds=_int(env, "LOGIN_LOCK_MAX_SECONDS", 15 if testing else 900),
-            mfa_lock_threshold=_int(env, "MFA_LOCK_THRESHOLD", 10),
-            # The suite logs in hundreds of times a minute from one address; the rate-limit tests
-            # build an app with the production limits instead.
-            rate_limit_auth=env.get("RATE_LIMIT_AUTH") or ("100000/minute" if testing else "20/minute"),
-            rate_limit_register=env.get("RATE_LIMIT_REGISTER") or ("100000/minute" if testing else "10/minute"),
-            rate_limit_default=env.get("RATE_LIMIT_DEFAULT") or ("100000/minute" if testing else "600/minute"),
-            # Tests hash many passwords; production keeps argon2-cffi's recommended cost.
-            argon2_time_cost=_int(env, "ARGON2_TIME_COST", 1 if testing else 3),
-            argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 8192 if testing else 65536),
-            argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1 if testing else 4),
-            password_hash_concurrency=_int(env, "PASSWORD_HASH_CONCURRENCY", 2),
-            job_republish_after_seconds=_float(env, "JOB_REPUBLISH_AFTER_SECONDS", 2.0 if testing else 60.0),
-            job_lease_seconds=_float(env, "JOB_LEASE_SECONDS", 4.0 if testing else 60.0),
-            job_max_attempts=_int(env, "JOB_MAX_ATTEMPTS", 5),
-            job_max_unfinished_per_user=_int(env, "JOB_MAX_UNFINISHED_PER_USER", 100),
-            job_max_dispatches=_int(env, "JOB_MAX_DISPATCHES", 10),
-            job_retention_days=_int(env, "JOB_RETENTION_DAYS", 30),
-            relay_interval_seconds=_float(env, "RELAY_INTERVAL_SECONDS", 1.0 if testing else 5.0),
-            celery_visibility_timeout_seconds=_int(env, "CELERY_VISIBILITY_TIMEOUT_SECONDS", 2 * 3600),
-            webhook_deadline_seconds=_float(env, "WEBHOOK_DEADLINE_SECONDS", 15.0),
-            outbound_ca_bundle=env.get("OUTBOUND_CA_BUNDLE") or "",
-            webhook_retry_scale=_float(env, "WEBHOOK_RETRY_SCALE", 0.002 if testing else 1.0),
-            allow_loopback_callbacks=_bool(env, "ALLOW_LOOPBACK_CALLBACKS", dev_like),
-            idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
-            idempotency_stale_seconds=_int(env, "IDEMPOTENCY_STALE_SECONDS", 60),
-            twilio_account_sid=(env.get("TWILIO_ACCOUNT_SID") or "").strip(),
-            twilio_auth_token=(env.get("TWILIO_AUTH_TOKEN") or "").strip(),
-            twilio_whatsapp_from=(env.get("TWILIO_WHATSAPP_FROM") or "").strip(),
-            twilio_api_base=(env.get("TWILIO_API_BASE") or TWILIO_DEFAULT_API_BASE).strip().rstrip("/"),
-            public_base_url=(env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/"),
-            twilio_content_sids=_content_sids(env),
-            metrics_token=env.get("METRICS_TOKEN", ""),
-            db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 15000),
-            longpoll_max_per_user=_int(env, "LONGPOLL_MAX_PER_USER", 4),
-            # Half of gunicorn's threads (config/gunicorn.py reads WEB_THREADS, default 16), so
-            # long-polls can never take the threads that answer everything else.
-            longpoll_max_per_process=_int(env, "LONGPOLL_MAX_PER_PROCESS", max(1, _int(env, "WEB_THREADS", 16) // 2)),
-        )
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        """Refuse unusable settings in every profile, and development values in production."""
+    def _problems(self) -> list[str]:
         problems: list[str] = []
         for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ENCRYPTION_KEYS", "BLIND_INDEX_KEY"):
             if not getattr(self, name.lower()):
@@ -344,8 +392,7 @@ class Settings:
             problems.extend(self._development_values())
             if self.allow_loopback_callbacks:
                 problems.append("ALLOW_LOOPBACK_CALLBACKS must be off in production")
-        if problems:
-            raise ConfigurationError(problems)
+        return problems
 
     def _twilio_problems(self) -> list[str]:
         """Malformed Twilio values, in every profile (whether they must be set comes with the wiring)."""
@@ -395,11 +442,19 @@ class Settings:
         """Settings safe to log: everything but secrets and URL credentials."""
         hidden = {"secret_key", "encryption_keys", "blind_index_key", "twilio_auth_token", "metrics_token"}
         out: dict[str, object] = {}
-        for f in fields(self):
-            if f.name in hidden:
+        for name in type(self).model_fields:
+            if name in hidden:
                 continue
-            value = getattr(self, f.name)
+            value = getattr(self, name)
             if isinstance(value, str) and "://" in value:
                 value = re.sub(r"//[^@/]*@", "//***@", value)
-            out[f.name] = value
+            out[name] = value
         return out
+
+
+def _sentence(error: ErrorDetails) -> str:
+    """One pydantic error as an operator reads it: the variable's name, then what is wrong."""
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
+    name = str(error["loc"][0]).upper() if error["loc"] else "a setting"
+    return f"{name} {_ERROR_SENTENCES.get(error['type'], 'is invalid: ' + error['msg'])}"

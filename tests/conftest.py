@@ -131,17 +131,10 @@ def isolated_stack(isolated_stack_factory: Callable[..., Stack]) -> Stack:
 
 @pytest.fixture(scope="session")
 def oathtool() -> str:
-    """Debian's oathtool (a standard TOTP implementation), installed here if missing."""
+    """Debian's oathtool (a standard TOTP implementation): a prerequisite `make test` installs."""
     found = shutil.which("oathtool")
     if found is None:
-        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-        install = [*sudo, "apt-get", "install", "-y", "-q", "oathtool"]
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
-            subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, capture_output=True)
-            subprocess.run(install, env=env, capture_output=True, check=True)
-        found = shutil.which("oathtool")
-    assert found, "oathtool could not be installed (apt-get install oathtool)"
+        pytest.fail("oathtool is missing: run `make test-prerequisites` (or apt-get install oathtool)")
     return found
 
 

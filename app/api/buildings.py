@@ -13,7 +13,7 @@ from app.api.context import BEARER_SECURITY, current_principal, login_required, 
 from app.api.organizations import ERRORS, BuildingDocument, _validate_timezone, building_document
 from app.api.pages import PageQuery, page
 from app.api.residents import ResidentPage, resident_document
-from app.api.schemas import Address, Code, StrictModel, Title
+from app.api.schemas import Address, Code, Email, StrictModel, Title
 from app.api.stats import StatsQuery, StatsResponse, stats_window
 from app.models import Unit, VisitorSpot
 from app.problems import Problem
@@ -32,7 +32,7 @@ class BuildingPatch(StrictModel):
     name: Title | None = None
     address: Address | None = None
     timezone: str | None = Field(default=None, max_length=64)
-    contact_email: str | None = Field(default=None, min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    contact_email: Email | None = None
     commission_rate: Decimal | None = Field(
         default=None,
         ge=0,

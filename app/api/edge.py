@@ -10,14 +10,13 @@ Security headers come from flask-talisman, configured here.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from app.extensions import talisman
-from app.observability import trace
+from app.observability import timing, trace
 from app.problems import Problem
 
 log = logging.getLogger("app.access")
@@ -30,8 +29,8 @@ MAX_JSON_DEPTH = 64
 
 
 def _start() -> None:
+    timing.start()
     g.trace_token = trace.set_current(trace.from_headers(request.headers))
-    g.started = time.perf_counter()
     limit = request.max_content_length
     if limit is not None and request.content_length is not None and request.content_length > limit:
         raise Problem("payload-too-large", "The request body is larger than the 1 MiB limit.")
@@ -101,14 +100,14 @@ def _finish(response: Response) -> Response:
     if trace_id:
         response.headers["X-Request-ID"] = trace_id
     response.headers.setdefault("Cache-Control", "no-store")
-    started = g.pop("started", None)
+    seconds = timing.elapsed_seconds()
     log.info(
         "request",
         extra={
             "method": request.method,
             "path": request.path,
             "http_status": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+            "duration_ms": round(seconds * 1000, 2) if seconds is not None else None,
         },
     )
     return response

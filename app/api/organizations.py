@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
 from app.api.pages import PageQuery, page
-from app.api.schemas import PROBLEM_RESPONSES, Address, ProblemDocument, StrictModel, Title
+from app.api.schemas import PROBLEM_RESPONSES, Address, Email, ProblemDocument, StrictModel, Title
 from app.api.stats import StatsQuery, StatsResponse, stats_window
 from app.domain.timefmt import rfc3339
 from app.models import Building, Organization
@@ -41,7 +41,7 @@ class OrganizationDocument(BaseModel):
 
 
 class MemberRequest(StrictModel):
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: Email
     password: str | None = Field(default=None, max_length=1024)
     role: Literal["org_admin", "building_admin", "concierge"]
     building_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
@@ -68,7 +68,7 @@ class BuildingRequest(StrictModel):
     name: Title
     address: Address
     timezone: str | None = Field(default=None, max_length=64, examples=["America/Santiago"])
-    contact_email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    contact_email: Email
     commission_rate: Decimal | None = Field(
         default=None,
         ge=0,

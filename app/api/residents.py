@@ -9,7 +9,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
 from app.api.context import BEARER_SECURITY, client_ip, current_principal, login_required, request_actor
-from app.api.schemas import PROBLEM_RESPONSES, Code, PersonName, ProblemDocument, StrictModel
+from app.api.schemas import PROBLEM_RESPONSES, Code, Email, PersonName, ProblemDocument, StrictModel
 from app.domain.timefmt import rfc3339
 from app.models import Resident
 from app.security.rate_limits import limit_class
@@ -21,7 +21,7 @@ ERRORS = {**PROBLEM_RESPONSES, 403: ProblemDocument, 404: ProblemDocument, 409: 
 
 
 class RegisterRequest(StrictModel):
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: Email
     password: str = Field(min_length=1, max_length=1024, description="At least 10 characters.")
     first_name: PersonName
     last_name: PersonName

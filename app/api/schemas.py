@@ -5,13 +5,41 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    GetCoreSchemaHandler,
+    StringConstraints,
+)
+from pydantic_core import CoreSchema, core_schema
+
+from app.domain.identity import MAX_EMAIL_LENGTH, normalize_email
 
 # Short human texts: surrounding spaces are removed first, so "   " is refused as empty.
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class Email(EmailStr):
+    """The one e-mail type of request bodies: pydantic's ``EmailStr`` (``format: email`` in the
+    spec), validated and normalised by ``identity.normalize_email`` (lower-cased, no display-name
+    form), so a body, the blocklist and the blind index agree on what an address is."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: type[Any], handler: GetCoreSchemaHandler) -> CoreSchema:
+        schema = core_schema.str_schema(max_length=MAX_EMAIL_LENGTH)
+        return core_schema.no_info_after_validator_function(cls._validate, schema)
+
+    @classmethod
+    def _validate(cls, input_value: str, /) -> str:
+        return normalize_email(input_value)
 
 
 def _to_utc(value: datetime) -> datetime:

@@ -6,7 +6,7 @@ Pure functions only. RUT and phone normalizers validate too (``identity.InvalidI
 from __future__ import annotations
 
 from app.domain.bookings import normalize_plate
-from app.domain.identity import normalize_ip, normalize_phone, normalize_rut
+from app.domain.identity import InvalidIdentity, normalize_email, normalize_ip, normalize_phone, normalize_rut
 
 rut = normalize_rut
 phone = normalize_phone
@@ -15,8 +15,13 @@ ip = normalize_ip
 
 
 def email(value: str) -> str:
-    """Trim and lower-case: ``"  Ana@Example.CL "`` and ``"ana@example.cl"`` are one address."""
-    return value.strip().lower()
+    """``identity.normalize_email``, but never refusing: a login with a malformed address must
+    still be looked up (and fail like an unknown one), so such a value is only trimmed and
+    lower-cased."""
+    try:
+        return normalize_email(value)
+    except InvalidIdentity:
+        return value.strip().lower()
 
 
 def recovery_code(value: str) -> str:

@@ -248,7 +248,3 @@ def _log(ident: uuid.UUID, attempts: int, status: str, code: int | None, error: 
         "webhook attempt",
         extra={"delivery_id": str(ident), "outcome": status, "attempt": attempts, "http_status": code, "error": error},
     )
-
-
-def deliveries_for_job(job_id: uuid.UUID) -> list[WebhookDelivery]:
-    return list(db.session.execute(select(WebhookDelivery).where(WebhookDelivery.job_id == job_id)).scalars())

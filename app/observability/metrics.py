@@ -17,15 +17,15 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from app.observability import timing
 from app.problems import Problem
 from config.settings import Settings
 
@@ -80,17 +80,14 @@ def _authorize(token: str) -> None:
 
 
 def init_app(app: Flask, settings: Settings, job_snapshot: JobSnapshot) -> None:
-    @app.before_request
-    def _start_timer() -> None:
-        g.request_started = time.perf_counter()
-
     @app.after_request
     def _observe(response: Response) -> Response:
-        started = g.pop("request_started", None)
+        """Count and time every request (the clock is the edge's: app/observability/timing.py)."""
+        seconds = timing.elapsed_seconds()
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
         HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
-        if started is not None:
-            HTTP_LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
+        if seconds is not None:
+            HTTP_LATENCY.labels(request.method, endpoint).observe(seconds)
         return response
 
     if not settings.metrics_token and settings.is_production:

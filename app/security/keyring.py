@@ -22,6 +22,17 @@ FORMAT_VERSION = 1
 NONCE_BYTES = 12
 
 
+def ciphertext_prefix(key_id: str) -> bytes:
+    """The bytes every ciphertext written under ``key_id`` starts with: version, id length, id.
+
+    The one statement of the layout's head: encryption writes it, ``Keyring.needs_rotation``
+    compares with it, and key rotation (app/services/key_rotation.py) asks the database the
+    same question with the same bytes.
+    """
+    raw = key_id.encode("ascii")
+    return bytes([FORMAT_VERSION, len(raw)]) + raw
+
+
 class DecryptionError(Exception):
     """A ciphertext was tampered with, truncated, bound to another column or under an unknown key."""
 
@@ -34,6 +45,8 @@ class Keyring:
         self._ciphers = {key_id: AESGCM(key) for key_id, key in entries}
         self.primary_id = entries[0][0]
         self.key_ids = tuple(key_id for key_id, _ in entries)
+        #: What a ciphertext under the primary key starts with; anything else needs rotation.
+        self.primary_prefix = ciphertext_prefix(self.primary_id)
 
     @classmethod
     def from_spec(cls, spec: str) -> Keyring:
@@ -42,10 +55,9 @@ class Keyring:
         return cls(parse_keyring_spec(spec))
 
     def encrypt(self, plaintext: bytes, associated_data: str) -> bytes:
-        key_id = self.primary_id.encode("ascii")
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._ciphers[self.primary_id].encrypt(nonce, plaintext, associated_data.encode("utf-8"))
-        return bytes([FORMAT_VERSION, len(key_id)]) + key_id + nonce + sealed
+        return self.primary_prefix + nonce + sealed
 
     def decrypt(self, blob: bytes, associated_data: str) -> bytes:
         key_id, nonce, sealed = self._split(blob)
@@ -61,7 +73,9 @@ class Keyring:
         return self._split(blob)[0]
 
     def needs_rotation(self, blob: bytes) -> bool:
-        return self.key_id_of(blob) != self.primary_id
+        """A ciphertext not written under the primary key (key rotation's SQL asks the same)."""
+        self._split(blob)  # refuses what is not a ciphertext at all
+        return not bytes(blob).startswith(self.primary_prefix)
 
     @staticmethod
     def _split(blob: bytes) -> tuple[str, bytes, bytes]:

@@ -16,12 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, LargeBinary, Table, and_, cast, func, literal, select, tuple_, update
+from sqlalchemy import Column, ColumnElement, LargeBinary, Table, and_, cast, func, literal, select, tuple_, update
 
 from app.extensions import db
 from app.jobs import JobRun
 from app.models.types import EncryptedJSON, EncryptedText
 from app.security.crypto import current_crypto
+from app.security.keyring import Keyring
 from app.services import audit
 
 BATCH = 500
@@ -47,27 +48,27 @@ def encrypted_columns() -> list[EncryptedColumn]:
     return found
 
 
-def _stale(column: Column[Any], primary: bytes) -> Any:
-    """SQL: the ciphertext's key id (bytes 3.. after version and length) is not the primary's."""
-    return and_(
-        column.is_not(None),
-        func.substring(column, 2, len(primary) + 1) != literal(bytes([len(primary)]) + primary),
-    )
+def needs_rotation(column: ColumnElement[Any], keyring: Keyring) -> ColumnElement[bool]:
+    """SQL for ``Keyring.needs_rotation``: the value does not start with the primary key's prefix.
+
+    The prefix comes from the keyring (``primary_prefix``), so the layout is stated once.
+    """
+    prefix = keyring.primary_prefix
+    return and_(column.is_not(None), func.substring(column, 1, len(prefix)) != literal(prefix, LargeBinary()))
 
 
 def pending_count() -> int:
-    primary = current_crypto().keyring.primary_id.encode("ascii")
+    keyring = current_crypto().keyring
     total = 0
     for target in encrypted_columns():
         total += db.session.execute(
-            select(func.count()).select_from(target.table).where(_stale(target.column, primary))
+            select(func.count()).select_from(target.table).where(needs_rotation(target.column, keyring))
         ).scalar_one()
     return total
 
 
 def rotate(run: JobRun) -> dict[str, Any]:
     keyring = current_crypto().keyring
-    primary = keyring.primary_id.encode("ascii")
     total = pending_count()
     done = 0
     per_column: dict[str, int] = {}
@@ -77,7 +78,7 @@ def rotate(run: JobRun) -> dict[str, Any]:
         last: tuple[Any, ...] | None = None
         while True:
             raw = cast(target.column, LargeBinary())  # the ciphertext itself, not the decrypted value
-            query = select(*pk, raw).where(_stale(target.column, primary))
+            query = select(*pk, raw).where(needs_rotation(target.column, keyring))
             if last is not None:
                 query = query.where(tuple_(*pk) > tuple_(*last))
             rows = db.session.execute(query.order_by(*pk).limit(BATCH)).all()

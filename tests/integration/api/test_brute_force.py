@@ -15,10 +15,24 @@ import requests
 
 from app import create_app
 from config.settings import Settings
+from tests.support.waiting import wait_until
 
 
 def attempt(stack, email, password):
     return stack.client().post("/v1/auth/login", json={"email": email, "password": password})
+
+
+def wait_out_the_lock(stack, email, at_least):
+    """Wait until Redis has dropped the account's lock (its TTL ran out), which took ``at_least`` s."""
+    from app.security.lockout import current_guard
+    from app.services.auth import account_key
+
+    started = time.monotonic()
+    with stack.context():
+        guard, account = current_guard(), account_key(email)
+        assert guard.retry_after(account) is not None, "the account is not locked"
+        wait_until(lambda: guard.retry_after(account) is None, timeout=at_least + 10, message="the lock never lifted")
+    assert time.monotonic() - started >= at_least / 2  # not lifted early (the lock was set just before)
 
 
 def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(stack, user):
@@ -28,17 +42,17 @@ def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(stack, use
     assert locked.status_code == 429
     assert locked.get_json()["type"] == "/problems/account-locked"
     assert int(locked.headers["Retry-After"]) == 1
-    time.sleep(1.1)
+    wait_out_the_lock(stack, user["email"], at_least=1)
     assert attempt(stack, user["email"], user["password"]).status_code == 200
 
 
 def test_the_lock_doubles_with_each_further_failure_and_success_resets_it(stack, user):
     for _ in range(5):
         attempt(stack, user["email"], "wrong-password")
-    time.sleep(1.1)
+    wait_out_the_lock(stack, user["email"], at_least=1)
     assert attempt(stack, user["email"], "wrong-password").status_code == 401  # the sixth failure
     assert int(attempt(stack, user["email"], user["password"]).headers["Retry-After"]) == 2
-    time.sleep(2.1)
+    wait_out_the_lock(stack, user["email"], at_least=2)
     assert attempt(stack, user["email"], user["password"]).status_code == 200
     for _ in range(4):  # the count starts again after a success
         assert attempt(stack, user["email"], "wrong-password").status_code == 401
@@ -219,7 +233,7 @@ def test_a_right_password_alone_does_not_reset_the_count_only_a_completed_login_
     assert halfway.status_code == 200 and halfway.get_json()["mfa_required"] is True
     assert attempt(stack, user["email"], "wrong-password").status_code == 401  # the fifth failure
     assert attempt(stack, user["email"], user["password"]).status_code == 429
-    time.sleep(1.1)
+    wait_out_the_lock(stack, user["email"], at_least=1)
     assert stack.login(user)  # password and code: the login completes, and that resets the count
     for _ in range(4):
         assert attempt(stack, user["email"], "wrong-password").status_code == 401

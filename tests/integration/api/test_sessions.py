@@ -6,7 +6,9 @@ import uuid
 import jwt
 
 from app import create_app
+from app.security.sessions import SESSION_KEY
 from config.settings import Settings
+from tests.support.waiting import wait_until
 
 
 def me(stack, headers):
@@ -86,29 +88,44 @@ def test_changing_the_password_ends_the_other_sessions(stack, user):
     assert old.status_code == 401
 
 
+def session_ttl_ms(stack, session_id):
+    """What is left of the session in Redis (-2 once its key expired): the clock the server obeys."""
+    return stack.redis.pttl(SESSION_KEY.format(sid=session_id))
+
+
 def test_idle_sessions_expire_and_activity_keeps_them_alive(stack, user):
     app = create_app(Settings.from_env({**stack.env, "SESSION_IDLE_SECONDS": "2"}))
     client = app.test_client()
     token = client.post("/v1/auth/login", json={"email": user["email"], "password": user["password"]}).get_json()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
-    for _ in range(3):  # 3 s of activity, one request a second: the 2 s idle timeout slides
-        time.sleep(1)
+    sid = token["session_id"]
+    for _ in range(3):  # three times: idle for over half the timeout, then a request slides it back
+        wait_until(lambda: 0 < session_ttl_ms(stack, sid) < 1000, timeout=5, message="the idle clock did not run")
         assert client.get("/v1/me", headers=headers).status_code == 200
-    time.sleep(2.5)
+        assert session_ttl_ms(stack, sid) > 1000, "activity did not slide the idle timeout"
+    wait_until(lambda: session_ttl_ms(stack, sid) == -2, timeout=5, message="the idle session never expired")
     assert client.get("/v1/me", headers=headers).status_code == 401
 
 
 def test_sessions_end_at_their_absolute_lifetime_despite_activity(stack, user):
     app = create_app(Settings.from_env({**stack.env, "SESSION_ABSOLUTE_SECONDS": "4"}))
     client = app.test_client()
+    started = time.monotonic()
     token = client.post("/v1/auth/login", json={"email": user["email"], "password": user["password"]}).get_json()
     assert token["expires_in"] == 4
     headers = {"Authorization": f"Bearer {token['access_token']}"}
-    for _ in range(2):
-        time.sleep(1)
-        assert client.get("/v1/me", headers=headers).status_code == 200
-    time.sleep(3)
-    assert client.get("/v1/me", headers=headers).status_code == 401
+    answers = []
+
+    def ended() -> bool:  # a request every 0.2 s: activity all along
+        answers.append((time.monotonic() - started, client.get("/v1/me", headers=headers).status_code))
+        return answers[-1][1] == 401
+
+    wait_until(ended, timeout=10, interval=0.2, message="the session outlived its absolute lifetime")
+    alive = [at for at, status in answers if status == 200]
+    assert alive and alive[-1] >= 2.5, answers  # active until near the end, never idle
+    assert {status for _, status in answers} == {200, 401} and answers[-1][1] == 401
+    # Redis expiries are whole seconds, so the end may come up to a second before the 4 s mark.
+    assert answers[-1][0] >= 3, answers
 
 
 def test_a_ban_ends_every_session_at_once_and_refuses_login(stack, user):

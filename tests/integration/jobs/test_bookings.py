@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from app.unit_of_work import unit_of_work
+from tests.support.waiting import wait_until_handled
 from tests.support.world import make_residents, new_block, new_spot
 
 pytestmark = pytest.mark.slow
@@ -260,8 +261,8 @@ def test_redelivering_a_finished_booking_message_changes_nothing(worker, world):
     with worker.context():
         from flask import current_app
 
-        current_app.extensions["celery"].send_task("booking.create", args=[job["id"]])
-    time.sleep(2)
+        redelivered = current_app.extensions["celery"].send_task("booking.create", args=[job["id"]])
+    wait_until_handled(worker.redis, redelivered.id)  # a worker took it and its task finished
     after = worker.client().get(f"/v1/jobs/{job['id']}", headers=headers).get_json()
     assert after == job
     assert live_bookings(worker, block) == 1

@@ -5,8 +5,8 @@ only together with the terminal state, retry crashes, and give up after the atte
 Each test has a stack of its own with no worker consuming, so only the test runs its jobs.
 """
 
-import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, text
@@ -17,6 +17,7 @@ from app.jobs.runner import LeaseLost, claim
 from app.services import system
 from app.services.audit import Actor
 from app.unit_of_work import unit_of_work
+from tests.support.waiting import wait_until
 
 
 def new_job(stack, user, **payload):
@@ -152,8 +153,13 @@ def test_the_heartbeat_keeps_the_lease_of_a_job_that_runs_for_several_leases(iso
     job_id = new_job(stack, user)
     seen = {}
 
+    def lease_ends():
+        return stack.sql("SELECT lease_expires_at FROM jobs WHERE id = %s", (job_id,))[0][0]
+
     def long_handler(run):
-        time.sleep(2.5)  # the work: two and a half leases
+        # The work lasts until the heartbeat has carried the lease two leases past the claim's.
+        first = lease_ends()
+        wait_until(lambda: lease_ends() >= first + timedelta(seconds=2), timeout=15, message="no heartbeat renewed it")
         seen["lease_holds"] = stack.sql("SELECT lease_expires_at > now() FROM jobs WHERE id = %s", (job_id,))[0][0]
         with stack.app.app_context():  # another worker tries to take it over meanwhile
             seen["taken_over"] = claim(job_id, "system.ping") is not None

@@ -6,7 +6,6 @@ Misbehaving receivers are real local servers too: one that trickles its answer a
 
 import json
 import ssl
-import time
 import uuid
 
 import pytest
@@ -18,6 +17,7 @@ from werkzeug import Response
 
 from app.jobs.webhooks import RETRY_SCHEDULE
 from tests.support.receivers import TrickleReceiver
+from tests.support.waiting import wait_until
 
 #: Every delivery gets this many attempts: the first one plus one per retry delay.
 ATTEMPT_CAP = len(RETRY_SCHEDULE) + 1
@@ -36,10 +36,11 @@ def submit_with_callback(stack, auth, url, **body):
 
 
 def wait_for_requests(httpserver, count, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while len(httpserver.log) < count:
-        assert time.monotonic() < deadline, f"only {len(httpserver.log)} of {count} callbacks arrived"
-        time.sleep(0.05)
+    wait_until(
+        lambda: len(httpserver.log) >= count,
+        timeout,
+        message=lambda: f"only {len(httpserver.log)} of {count} callbacks arrived",
+    )
 
 
 def unique_path() -> str:
@@ -52,11 +53,27 @@ def requests_to(server, path):
 
 
 def wait_for_requests_to(server, path, count, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while len(found := requests_to(server, path)) < count:
-        assert time.monotonic() < deadline, f"only {len(found)} of {count} callbacks to {path} arrived"
-        time.sleep(0.05)
-    return found
+    return wait_until(
+        lambda: (found := requests_to(server, path)) and len(found) >= count and found,
+        timeout,
+        message=lambda: f"only {len(requests_to(server, path))} of {count} callbacks to {path} arrived",
+    )
+
+
+def a_later_callback_arrived(stack, auth, server):
+    """The positive marker that the moment for a duplicate or a retry has passed.
+
+    A callback submitted now was delivered by the same worker, after the one before it was
+    settled (its delivery row is terminal first), so a repeat of that one would have come already.
+    """
+    path = unique_path()
+    server.expect_request(path).respond_with_data("ok")
+    submit_with_callback(stack, auth, server.url_for(path))
+    wait_for_requests_to(server, path, 1)
+
+
+def wait_for_delivery(stack, job_id, expected):
+    return wait_until(lambda: delivery_row(stack, job_id) == [expected], message=f"delivery never became {expected}")
 
 
 def delivery_row(stack, job_id):
@@ -69,8 +86,9 @@ def test_the_receiver_gets_the_job_document_once_signed(worker, auth, httpserver
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     job_id = submit_with_callback(worker, auth, httpserver.url_for("/hook"), sleep_ms=5)
     wait_for_requests(httpserver, 1)
-    time.sleep(0.5)  # a duplicate, if any, would arrive now
-    assert len(httpserver.log) == 1
+    wait_for_delivery(worker, job_id, ("delivered", 1, 200))
+    a_later_callback_arrived(worker, auth, httpserver)
+    assert len(requests_to(httpserver, "/hook")) == 1, "the callback was delivered more than once"
     request, _ = httpserver.log[0]
     body = request.get_data(as_text=True)
     payload = Webhook(secret).verify(body, dict(request.headers))
@@ -98,11 +116,13 @@ def test_a_receiver_answering_500_twice_gets_it_on_the_third_try(worker, auth, h
         httpserver.expect_ordered_request("/flaky").respond_with_response(Response("x", status=status))
     job_id = submit_with_callback(worker, auth, httpserver.url_for("/flaky"))
     wait_for_requests(httpserver, 3)
-    time.sleep(0.5)
-    assert len(httpserver.log) == 3
-    ids = {req.headers["webhook-id"] for req, _ in httpserver.log}
+    wait_for_delivery(worker, job_id, ("delivered", 3, 200))
+    a_later_callback_arrived(worker, auth, httpserver)
+    flaky = [(req, res) for req, res in httpserver.log if req.path == "/flaky"]
+    assert len(flaky) == 3
+    ids = {req.headers["webhook-id"] for req, _ in flaky}
     assert len(ids) == 1, "retries must carry the same webhook-id"
-    last, response = httpserver.log[-1]
+    last, response = flaky[-1]
     assert response.status_code == 200
     assert Webhook(secret).verify(last.get_data(as_text=True), dict(last.headers))["id"] == job_id
     assert delivery_row(worker, job_id) == [("delivered", 3, 200)]
@@ -112,22 +132,15 @@ def test_a_receiver_answering_410_is_never_called_again(worker, auth, httpserver
     httpserver.expect_request("/gone").respond_with_response(Response("", status=410))
     job_id = submit_with_callback(worker, auth, httpserver.url_for("/gone"))
     wait_for_requests(httpserver, 1)
-    time.sleep(1.0)
-    assert len(httpserver.log) == 1
-    assert delivery_row(worker, job_id) == [("gone", 1, 410)]
+    wait_for_delivery(worker, job_id, ("gone", 1, 410))  # terminal: nothing is scheduled again
+    a_later_callback_arrived(worker, auth, httpserver)
+    assert len(requests_to(httpserver, "/gone")) == 1
 
 
 def test_an_unreachable_receiver_is_retried_not_dropped(worker, auth, httpserver):
     job_id = submit_with_callback(worker, auth, "http://127.0.0.1:9/unreachable")
-    deadline = time.monotonic() + 20
-    while True:
-        rows = delivery_row(worker, job_id)
-        if rows and rows[0][1] >= 2:
-            status = rows[0][0]
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    assert status in ("pending", "failed")
+    rows = wait_until(lambda: (rows := delivery_row(worker, job_id)) and rows[0][1] >= 2 and rows)
+    assert rows[0][0] in ("pending", "failed")
 
 
 def test_rotating_the_secret_signs_later_callbacks_with_the_new_one(worker, auth, httpserver):
@@ -179,15 +192,13 @@ def test_callbacks_go_to_the_named_host_with_its_host_header(worker, auth, https
 
 
 def wait_for_row(stack, job_id, done, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while True:
+    def row():
         rows = stack.sql(
             "SELECT status, attempts, last_status_code, last_error FROM webhook_deliveries WHERE job_id = %s", (job_id,)
         )
-        if rows and done(rows[0]):
-            return rows[0]
-        assert time.monotonic() < deadline, f"delivery of {job_id} is still {rows}"
-        time.sleep(0.1)
+        return rows[0] if rows and done(rows[0]) else None
+
+    return wait_until(row, timeout, interval=0.1, message=f"delivery of {job_id} never finished")
 
 
 DEADLINE = 1.0

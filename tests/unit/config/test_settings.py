@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from config.settings import (
     DEV_DATABASE_URL,
     DEV_REDIS_URL,
+    PROFILE_DEFAULTS,
     PROFILES,
     ConfigurationError,
     Settings,
@@ -460,3 +461,57 @@ def test_the_twilio_auth_token_is_hidden_from_logs_and_repr():
     assert "twilio_auth_token" not in settings.as_public_dict()
     assert "tw-secret-" not in repr(settings.as_public_dict())
     assert "tw-secret-" not in repr(settings)
+
+
+# --- construction (pydantic-settings) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "sentence"),
+    [
+        ("JOB_LEASE_SECONDS", "soon", "JOB_LEASE_SECONDS must be a number"),
+        ("WEB_THREADS", "many", "WEB_THREADS must be an integer"),
+        ("ALLOW_LOOPBACK_CALLBACKS", "perhaps", "ALLOW_LOOPBACK_CALLBACKS must be true or false"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_naming_the_variable(name, value, sentence):
+    message = refusal(production_env(APP_ENV="test", **{name: value}))
+    assert message.startswith("Estacionate refuses to start")
+    assert sentence in message
+
+
+def test_a_bad_web_threads_is_named_once_not_through_the_cap_derived_from_it():
+    assert refusal(production_env(WEB_THREADS="x")) == "Estacionate refuses to start: WEB_THREADS must be an integer"
+
+
+def test_every_badly_typed_variable_is_named_at_once():
+    message = refusal(production_env(MAX_CONTENT_LENGTH="lots", SESSION_IDLE_SECONDS="long"))
+    assert "MAX_CONTENT_LENGTH must be an integer" in message
+    assert "SESSION_IDLE_SECONDS must be an integer" in message
+
+
+def test_profile_defaults_name_only_real_settings_and_differ_from_the_field_default():
+    for profile, overrides in PROFILE_DEFAULTS.items():
+        assert profile in PROFILES
+        for name, value in overrides.items():
+            assert name in Settings.model_fields, name
+            assert Settings.model_fields[name].default != value, name
+
+
+def test_an_empty_variable_counts_as_unset():
+    settings = Settings.from_env(production_env(APP_ENV="test", JOB_LEASE_SECONDS="", TWILIO_API_BASE=""))
+    assert settings.job_lease_seconds == 4.0
+    assert settings.twilio_api_base == "https://api.twilio.com"
+
+
+def test_the_given_mapping_is_read_not_the_process_environment(monkeypatch):
+    for name, value in production_env(SESSION_IDLE_SECONDS="7").items():
+        monkeypatch.setenv(name, value)
+    assert Settings.from_env().session_idle_seconds == 7
+    assert Settings.from_env(production_env()).session_idle_seconds == 3600
+
+
+def test_settings_are_immutable():
+    settings = Settings.from_env(production_env())
+    with pytest.raises(ValueError):
+        settings.session_idle_seconds = 1  # type: ignore[misc]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.security.keyring import NONCE_BYTES, DecryptionError, Keyring
+from app.security.keyring import FORMAT_VERSION, NONCE_BYTES, DecryptionError, Keyring, ciphertext_prefix
 
 OLD_KEY = bytes(range(32))
 NEW_KEY = bytes(range(64, 96))
@@ -55,6 +55,24 @@ def test_needs_rotation_only_for_ciphertexts_under_an_older_key():
     new = rotated_ring()
     assert new.needs_rotation(ring.encrypt(b"x", AD)) is True
     assert new.needs_rotation(new.encrypt(b"x", AD)) is False
+
+
+def test_a_key_id_that_extends_the_primary_one_still_needs_rotation():
+    # The id's length is part of the prefix: "k10" is not "k1" followed by data.
+    primary, longer = Keyring([("k1", NEW_KEY)]), Keyring([("k10", OLD_KEY)])
+    assert primary.needs_rotation(longer.encrypt(b"x", AD)) is True
+    assert longer.needs_rotation(primary.encrypt(b"x", AD)) is True
+
+
+def test_every_ciphertext_starts_with_its_keys_prefix():
+    assert ciphertext_prefix("k2") == bytes([FORMAT_VERSION, 2]) + b"k2"
+    assert rotated_ring().encrypt(b"x", AD).startswith(ciphertext_prefix("k2"))
+    assert rotated_ring().primary_prefix == ciphertext_prefix("k2")
+
+
+def test_needs_rotation_refuses_what_is_not_a_ciphertext():
+    with pytest.raises(DecryptionError):
+        rotated_ring().needs_rotation(b"plain text, never encrypted")
 
 
 def test_from_spec_makes_the_first_listed_key_primary():

@@ -8,8 +8,6 @@ tests/integration/security/test_outbound.py.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from app.security.outbound import (
@@ -174,7 +172,7 @@ def settings_for(profile: str) -> Settings:
             "BLIND_INDEX_KEY": "B" * 43 + "=",
         }
     )
-    return replace(base, env=profile, allow_loopback_callbacks=profile != "production")
+    return base.model_copy(update={"env": profile, "allow_loopback_callbacks": profile != "production"})
 
 
 def test_production_requires_https_and_refuses_loopback():

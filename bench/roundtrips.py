@@ -32,8 +32,7 @@ from bench.tenant import add_blocks, add_spots, block_ids, login_residents, seed
 
 class Counters:
     def __init__(self, stack: BenchStack) -> None:
-        logs = [getattr(server, "log", None) for server in stack.servers]
-        self.log = next((path for path in logs if path is not None), None)
+        self.log = stack.embedded_postgres.log if stack.embedded_postgres is not None else None
         if self.log is None:
             raise BenchError("bench.roundtrips reads the embedded PostgreSQL's log: unset DATABASE_URL")
         self.stack = stack

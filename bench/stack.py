@@ -1,8 +1,8 @@
 """The stack a benchmark runs against, started the way production runs it.
 
-- Servers: ``DATABASE_URL`` / ``REDIS_URL`` when set; otherwise the embedded PostgreSQL and Redis of
-  ``scripts/stack.py`` (the same classes ``make run`` uses), on free ports of their own, with their
-  data under this run's temporary directory.
+- Servers: ``DATABASE_URL`` / ``REDIS_URL`` when set; otherwise the development stack's embedded
+  PostgreSQL and Redis (devstack/, the same classes ``make run`` uses), on free ports of their own,
+  with their data under this run's temporary directory.
 - A fresh database per run (``estacionate_bench_<pid>_<random>``), migrated with the real
   ``flask db upgrade`` and dropped on exit. One Redis db index, which must be empty at start
   (``--flush-redis`` empties it), flushed on exit.
@@ -14,7 +14,8 @@
 - Processes come from the Procfile's own command lines (``web`` = gunicorn with
   ``config/gunicorn.py``, ``WEB_CONCURRENCY=2``; ``worker`` = one Celery worker, prefork
   ``--concurrency 2``, its ``-Q`` dropped so it serves every queue), so the benchmark follows
-  whatever production runs. Beat is never started.
+  whatever production runs. Beat is never started. Process groups, readiness waits and stopping
+  are devstack's (``devstack.processes``).
 
 Everything started here is stopped in ``close()``: child process groups, the database, the Redis
 db's contents, the embedded servers and the temporary directory.
@@ -22,33 +23,29 @@ db's contents, the embedded servers and the temporary directory.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import importlib.util
 import os
-import re
 import secrets
-import shlex
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import psycopg2
 import redis
-import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-PROCFILE = ROOT / "Procfile"
+from devstack.env import BIN, ROOT, generate_keys, migrate, run_tool, with_tools
+from devstack.net import StackError, StackTimeout, free_port
+from devstack.postgres import EmbeddedPostgres, admin_connection, with_database
+from devstack.processes import Process
+from devstack.procfile import PROCFILE, celery_worker, procfile_argv
+from devstack.redis import EmbeddedRedis, redis_db_index
+from devstack.servers import Servers
+
+__all__ = ["BIN", "PROCFILE", "ROOT", "BenchError", "BenchStack", "Child", "procfile_argv", "say"]
 
 #: Production's process counts, fixed so figures are comparable between runs and machines.
 WEB_CONCURRENCY = "2"
@@ -86,136 +83,25 @@ RATE_LIMIT_DEFAULT = "1000000/minute"
 RATE_LIMIT_AUTH = "1000000/minute"
 
 
-class BenchError(RuntimeError):
-    """The stack could not be set up or a process misbehaved (not a measured outcome)."""
+#: The stack could not be set up or a process misbehaved (not a measured outcome). devstack raises
+#: it too (a process that exits early, a readiness wait that runs out), so one ``except`` catches both.
+BenchError = StackError
+
+#: A process the bench started (devstack's: its own process group, its output in a log file).
+Child = Process
 
 
 def say(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def with_path(url: str, last: str) -> str:
-    """``url`` with its last path segment (database name, Redis db index) replaced."""
-    base, sep, query = url.partition("?")
-    scheme, _, rest = base.partition("://")
-    return f"{scheme}://{rest.partition('/')[0]}/{last}{sep}{query}"
-
-
-def redis_db_index(url: str) -> int:
-    path = url.partition("?")[0].partition("://")[2].partition("/")[2]
-    return int(path) if path.isdigit() else 0
-
-
-def generate_keys() -> dict[str, str]:
-    """Throwaway keys for one run; unlike ``make run``'s they carry no ``dev`` marker."""
-    return {
-        "SECRET_KEY": "bench-" + secrets.token_urlsafe(48),
-        "ENCRYPTION_KEYS": "bench1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
-        "BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
-    }
-
-
-def procfile_argv(name: str, env: Mapping[str, str]) -> list[str]:
-    """The Procfile's command for ``name``, with ``${VAR:-default}`` expanded from ``env``."""
-    for line in PROCFILE.read_text().splitlines():
-        key, sep, command = line.partition(":")
-        if sep and key.strip() == name:
-            expanded = re.sub(
-                r"\$\{(\w+)(?::-([^}]*))?\}", lambda m: env.get(m.group(1)) or m.group(2) or "", command.strip()
-            )
-            argv = shlex.split(expanded)
-            if (BIN / argv[0]).exists():
-                argv[0] = str(BIN / argv[0])
-            return argv
-    raise BenchError(f"the Procfile has no {name!r} process")
-
-
-def all_queues(argv: list[str]) -> list[str]:
-    """A worker command line without its ``-Q`` (and ``-n``): one worker consuming every queue.
+def worker_argv(env: dict[str, str], hostname: str, app: str | None = None) -> list[str]:
+    """The Procfile's ``worker`` as one Celery worker serving every queue (its ``-Q`` dropped).
 
     Production splits its workers by queue (Procfile ``worker`` and ``bulk``); the benchmark keeps
     measuring one worker of WORKER_CONCURRENCY children serving everything, comparable across runs.
     """
-    out: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in ("-Q", "--queues", "-n", "--hostname"):
-            skip = True
-        else:
-            out.append(arg)
-    return out
-
-
-def _stack_script() -> ModuleType:
-    """``scripts/stack.py`` (not a package), loaded by path for its embedded-server classes."""
-    spec = importlib.util.spec_from_file_location("estacionate_stack_script", ROOT / "scripts" / "stack.py")
-    if spec is None or spec.loader is None:
-        raise BenchError("cannot load scripts/stack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-class Child:
-    """A process started in its own process group, its output in a log file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        with open(log_path, "ab") as log:
-            self.popen = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def check_alive(self) -> None:
-        if not self.alive():
-            raise BenchError(f"{self.name} exited with {self.popen.returncode}:\n{self.tail()}")
-
-    def wait_for_log(self, needle: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            if needle in self.log_path.read_text(errors="replace"):
-                return
-            time.sleep(0.1)
-        raise BenchError(f"{self.name} did not log {needle!r} within {timeout:.0f}s:\n{self.tail()}")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM the whole group (warm shutdown), SIGKILL it if it lingers."""
-        if self.popen.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(timeout=10)
+    return celery_worker(procfile_argv("worker", env), hostname=hostname, app=app)
 
 
 class BenchStack:
@@ -232,7 +118,8 @@ class BenchStack:
         self.logs.mkdir()
         self.run_id = f"{os.getpid()}_{secrets.token_hex(3)}"
         self.children: list[Child] = []
-        self.servers: list[Any] = []
+        #: The embedded servers this run started (none when both URLs are given).
+        self.servers: list[EmbeddedPostgres | EmbeddedRedis] = []
         self.database_name = f"estacionate_bench_{self.run_id}"
         self.base_database_url = ""
         self.database_url = ""
@@ -252,7 +139,7 @@ class BenchStack:
         metrics_dir = self.workdir / "prometheus"
         metrics_dir.mkdir()
         env = {k: v for k, v in os.environ.items() if k not in _STACK_VARIABLES}
-        env.update(generate_keys())
+        env.update(generate_keys(production=True))
         env.update(
             APP_ENV="production",
             DATABASE_URL=self.database_url,
@@ -266,36 +153,34 @@ class BenchStack:
             PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
             PYTHONPATH=str(ROOT),
             PYTHONUNBUFFERED="1",
-            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         )
-        self.env = env
+        self.env = with_tools(env)
         say(f"migrating database {self.database_name}")
-        self.run_python_tool([str(BIN / "flask"), "--app", "app", "db", "upgrade"], "migrate")
+        migrate(self.env, capture=True)
 
     def _start_servers(self) -> None:
-        self.base_database_url = "" if self.own_servers else os.environ.get("DATABASE_URL", "")
-        base_redis_url = "" if self.own_servers else os.environ.get("REDIS_URL", "")
-        if self.base_database_url and base_redis_url:
-            say("using DATABASE_URL and REDIS_URL from the environment")
-        else:
-            script = _stack_script()
-            with contextlib.redirect_stdout(sys.stderr):  # its progress lines; stdout is the table's
-                if not self.base_database_url:
-                    postgres = script.EmbeddedPostgres(self.workdir / "servers", free_port())
-                    self.servers.append(postgres)
-                    self.base_database_url = postgres.start()
-                    self.embedded["postgres"] = True
-                if not base_redis_url:
-                    server = script.EmbeddedRedis(self.workdir / "servers", free_port(), persistent=False)
-                    self.servers.append(server)
-                    base_redis_url = server.start()
-                    self.embedded["redis"] = True
-        self.redis_url = base_redis_url
+        given = {} if self.own_servers else os.environ
+        servers = Servers(self.workdir / "servers", {"postgres": free_port(), "redis": free_port()})
+        with contextlib.redirect_stdout(sys.stderr):  # its progress lines; stdout is the table's
+            try:
+                urls = servers.urls(given)
+            except BaseException:  # one started, the other not: stop the one
+                servers.stop()
+                raise
+        self.embedded = dict(servers.embedded)
+        self.servers = [s for s, on in ((servers.postgres, "postgres"), (servers.redis, "redis")) if self.embedded[on]]
+        self.base_database_url, self.redis_url = urls["DATABASE_URL"], urls["REDIS_URL"]
+
+    @property
+    def embedded_postgres(self) -> EmbeddedPostgres | None:
+        return next((s for s in self.servers if isinstance(s, EmbeddedPostgres)), None)
+
+    @property
+    def embedded_redis(self) -> EmbeddedRedis | None:
+        return next((s for s in self.servers if isinstance(s, EmbeddedRedis)), None)
 
     def _admin(self) -> Any:
-        conn = psycopg2.connect(with_path(self.base_database_url, "postgres"))
-        conn.autocommit = True
-        return conn
+        return admin_connection(self.base_database_url)
 
     def _create_database(self) -> None:
         conn = self._admin()
@@ -305,7 +190,7 @@ class BenchStack:
         finally:
             conn.close()
         self._database_created = True
-        self.database_url = with_path(self.base_database_url, self.database_name)
+        self.database_url = with_database(self.base_database_url, self.database_name)
 
     def _claim_redis_db(self) -> None:
         client = redis.Redis.from_url(self.redis_url)
@@ -324,10 +209,7 @@ class BenchStack:
 
     def run_python_tool(self, argv: list[str], what: str) -> str:
         """Run a CLI in the stack's environment; its stdout, or BenchError with its output."""
-        result = subprocess.run(argv, env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-        if result.returncode != 0:
-            raise BenchError(f"{what} failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-        return result.stdout
+        return run_tool(argv, self.env, what)
 
     def create_user(self, role: str | None = None) -> dict[str, str]:
         """A user made through the services (``bench/seed.py``), with a random password."""
@@ -351,34 +233,25 @@ class BenchStack:
         port = free_port()
         child = self._start("api", procfile_argv("web", self.env), {**self.env, "PORT": str(port)})
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while True:
-            child.check_alive()
-            try:
-                if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise BenchError(f"the API did not become ready within {timeout:.0f}s:\n{child.tail()}")
-            time.sleep(0.2)
+        try:
+            child.wait_for_http(f"{url}/readyz", timeout)
+        except StackTimeout as exc:
+            raise BenchError(f"the API did not become ready within {timeout:.0f}s:\n{child.tail()}") from exc
         self.api_url = url
         say(f"API (gunicorn, {WEB_CONCURRENCY} workers) on {url}")
         return url
 
     def start_app_worker(self) -> Child:
         """The Procfile's ``worker``: one Celery worker, prefork with WORKER_CONCURRENCY children."""
-        argv = [*all_queues(procfile_argv("worker", self.env)), "-n", f"bench-app-{self.run_id}@%h"]
-        child = self._start("worker", argv)
+        child = self._start("worker", worker_argv(self.env, f"bench-app-{self.run_id}@%h"))
         child.wait_for_log(" ready.")
         say(f"Celery worker (prefork -c {WORKER_CONCURRENCY}) ready")
         return child
 
     def start_noop_worker(self) -> Child:
         """The same worker command line with the app swapped for ``bench.celery_noop`` (baseline)."""
-        argv = all_queues(procfile_argv("worker", self.env))
-        argv[argv.index("-A") + 1] = "bench.celery_noop:celery"
-        child = self._start("noop-worker", [*argv, "-n", f"bench-noop-{self.run_id}@%h"])
+        argv = worker_argv(self.env, f"bench-noop-{self.run_id}@%h", app="bench.celery_noop:celery")
+        child = self._start("noop-worker", argv)
         child.wait_for_log(" ready.")
         say(f"baseline Celery worker (no-op app, prefork -c {WORKER_CONCURRENCY}) ready")
         return child
@@ -452,12 +325,12 @@ class BenchStack:
     def process_groups(self) -> dict[str, int]:
         """Leaders of what runs now (our children, the embedded servers), for ``bench.cpu``."""
         groups = {child.name: child.popen.pid for child in self.children if child.alive()}
-        for server in self.servers:
-            process = getattr(server, "process", None)  # EmbeddedRedis
-            if process is not None and process.poll() is None:
-                groups["redis"] = process.pid
-            pid_file = Path(getattr(server, "pgdata", "/nonexistent")) / "postmaster.pid"  # EmbeddedPostgres
+        if self.embedded_redis is not None and self.embedded_redis.running():
+            assert self.embedded_redis.process is not None
+            groups["redis"] = self.embedded_redis.process.pid
+        if self.embedded_postgres is not None:
             with contextlib.suppress(OSError, ValueError, IndexError):
+                pid_file = self.embedded_postgres.pgdata / "postmaster.pid"
                 groups["postgres"] = int(pid_file.read_text().splitlines()[0])
         return groups
 

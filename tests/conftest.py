@@ -1,4 +1,4 @@
-"""Test harness: real PostgreSQL, Redis and Celery workers (see tests/support/stack.py).
+"""Test harness: real PostgreSQL, Redis and Celery workers (see tests/support/stack.py and devstack/).
 
 ``make test`` passes ``DATABASE_URL``/``REDIS_URL`` (embedded servers, or yours) and fresh keys.
 The session migrates a template database once with ``flask db upgrade`` (the real CLI), then
@@ -7,10 +7,8 @@ clones it for the shared stack and for every isolated stack.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import os
-import secrets
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -21,6 +19,7 @@ import pytest
 import redis
 
 from app.observability import logging as app_logging
+from devstack.env import KEY_NAMES, generate_keys, with_tools
 from tests.support.stack import BIN, ROOT, Stack, create_database, drop_database, with_database, with_redis_db
 
 BASE_DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -31,13 +30,9 @@ _isolated_counter = itertools.count(1)
 
 
 def _keys() -> dict[str, str]:
-    return {
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "dev-" + secrets.token_urlsafe(48),
-        "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS")
-        or "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
-        "BLIND_INDEX_KEY": os.environ.get("BLIND_INDEX_KEY")
-        or "dev:" + base64.b64encode(secrets.token_bytes(32)).decode(),
-    }
+    """The keys ``make test`` passed, or fresh development ones (devstack.env.generate_keys)."""
+    fresh = generate_keys()
+    return {name: os.environ.get(name) or fresh[name] for name in KEY_NAMES}
 
 
 def stack_env(database: str, redis_db: int, keys: dict[str, str]) -> dict[str, str]:
@@ -49,9 +44,8 @@ def stack_env(database: str, redis_db: int, keys: dict[str, str]) -> dict[str, s
         REDIS_URL=with_redis_db(BASE_REDIS_URL, redis_db),
         LOG_LEVEL="INFO",
         PYTHONPATH=str(ROOT),
-        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
-    return env
+    return with_tools(env)
 
 
 @pytest.fixture(scope="session")

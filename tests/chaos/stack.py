@@ -2,7 +2,7 @@
 
 It is ``bench/stack.py``'s production stack (``APP_ENV=production``, throwaway keys, a fresh
 database migrated with the real ``flask db upgrade``, processes from the Procfile's own command
-lines), with three differences:
+lines; servers, process groups and readiness waits from devstack/), with three differences:
 
 - Its servers are always its own: an embedded PostgreSQL and Redis on free ports under the run's
   temporary directory (``BenchStack(own_servers=True)``), never ``DATABASE_URL`` / ``REDIS_URL``,
@@ -28,7 +28,10 @@ from typing import Any
 import psycopg2
 import requests
 
-from bench.stack import PROCFILE, BenchError, BenchStack, Child, procfile_argv, say
+from bench.stack import BenchError, BenchStack, Child, say
+from devstack.postgres import EmbeddedPostgres
+from devstack.procfile import procfile_argv, procfile_names
+from devstack.redis import EmbeddedRedis
 
 
 @dataclass(frozen=True)
@@ -41,17 +44,6 @@ class Timers:
     relay_s: float
     #: A running booking whose worker died is taken over after this long.
     lease_s: float
-
-
-def procfile_names(kind: str) -> list[str]:
-    """Procfile entries whose command runs ``celery ... <kind>`` (``worker`` or ``beat``), in file order."""
-    names = []
-    for line in PROCFILE.read_text().splitlines():
-        name, sep, command = line.partition(":")
-        words = command.split()
-        if sep and words and Path(words[0]).name == "celery" and kind in words:
-            names.append(name.strip())
-    return names
 
 
 def _children_of(pid: int) -> list[int]:
@@ -120,12 +112,14 @@ class ChaosStack(BenchStack):
     # --- the servers -------------------------------------------------------------------------
 
     @property
-    def postgres(self) -> Any:
-        return next(s for s in self.servers if hasattr(s, "pgdata"))
+    def postgres(self) -> EmbeddedPostgres:
+        assert self.embedded_postgres is not None, "the fault suite's servers are always its own"
+        return self.embedded_postgres
 
     @property
-    def redis_server(self) -> Any:
-        return next(s for s in self.servers if hasattr(s, "persistent"))
+    def redis_server(self) -> EmbeddedRedis:
+        assert self.embedded_redis is not None, "the fault suite's servers are always its own"
+        return self.embedded_redis
 
     def stop_postgres(self, mode: str = "immediate") -> None:
         with contextlib.redirect_stdout(sys.stderr):
@@ -144,6 +138,7 @@ class ChaosStack(BenchStack):
 
     def kill_redis(self) -> int:
         """SIGKILL the Redis server; its pid."""
+        assert self.redis_server.process is not None
         pid = int(self.redis_server.process.pid)
         with contextlib.redirect_stdout(sys.stderr):
             self.redis_server.kill()
@@ -153,11 +148,11 @@ class ChaosStack(BenchStack):
         """Start Redis again (no persistence: it comes back empty); its pid."""
         with contextlib.redirect_stdout(sys.stderr):
             self.redis_server.start()
+        assert self.redis_server.process is not None
         return int(self.redis_server.process.pid)
 
     def redis_up(self) -> bool:
-        process = self.redis_server.process
-        return process is not None and process.poll() is None
+        return self.redis_server.running()
 
     # --- the processes ------------------------------------------------------------------------
 

@@ -3,15 +3,14 @@ Celery worker and beat processes started on demand.
 
 The shared session stack serves most tests (each test makes its own users, so tests never see
 each other's data). Tests that stop, kill or starve workers get an isolated stack of their own.
+
+Servers, databases, processes and their readiness waits are the development stack's (devstack/,
+the same code ``make run``, ``make test`` and ``make bench`` use); this module adds what tests need
+on top: the app in-process, people, logins and job waits.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -25,91 +24,25 @@ import redis
 from flask.testing import FlaskClient
 
 from config.settings import Settings
+from devstack.env import BIN, ROOT
+from devstack.net import free_port
+from devstack.postgres import admin_connection, create_database, drop_database, with_database
+from devstack.processes import Process, read_json_lines
+from devstack.procfile import beat_argv, worker_argv
+from devstack.redis import with_redis_db
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def with_database(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
-
-
-def with_redis_db(url: str, index: int) -> str:
-    base = url.split("?", 1)[0]
-    if base.count("/") >= 3:
-        base = base.rsplit("/", 1)[0]
-    return f"{base}/{index}"
-
-
-def admin_connection(url: str) -> Any:
-    conn = psycopg2.connect(with_database(url, "postgres"))
-    conn.autocommit = True
-    return conn
-
-
-def create_database(admin_url: str, name: str, template: str | None = None) -> None:
-    conn = admin_connection(admin_url)
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-    conn.close()
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    conn = admin_connection(admin_url)
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    conn.close()
-
-
-class Process:
-    """A worker or beat process whose JSON log lines we can read."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 (kept open for the process's lifetime)
-        self.popen = subprocess.Popen(
-            argv, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def wait_for_log(self, needle: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if needle in self.log_path.read_text(errors="replace"):
-                return
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"process exited early:\n{self.log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
-        raise TimeoutError(f"{needle!r} not logged within {timeout}s:\n{self.log_path.read_text()[-3000:]}")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: the main process and every pool child, no cleanup."""
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(timeout=30)
-        self._log.close()
-
-
-def read_json_lines(path: Path) -> list[dict[str, Any]]:
-    lines = []
-    for raw in path.read_text(errors="replace").splitlines():
-        raw = raw.strip()
-        if raw.startswith("{"):
-            try:
-                lines.append(json.loads(raw))
-            except json.JSONDecodeError:
-                continue
-    return lines
+__all__ = [
+    "BIN",
+    "ROOT",
+    "Process",
+    "Stack",
+    "admin_connection",
+    "create_database",
+    "drop_database",
+    "read_json_lines",
+    "with_database",
+    "with_redis_db",
+]
 
 
 class Stack:
@@ -209,75 +142,32 @@ class Stack:
 
     def start_worker(self, concurrency: int = 2, label: str = "worker", queues: Sequence[str] | None = None) -> Process:
         """A prefork Celery worker consuming every queue, or only ``queues`` (as production's ``-Q``)."""
-        log = self.workdir / f"{label}-{len(self.processes)}.log"
-        only = ["-Q", ",".join(queues)] if queues else []
-        process = Process(
-            [
-                str(BIN / "celery"),
-                "-A",
-                "workers.celery_app:celery",
-                "worker",
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"{self.name}-{label}-{len(self.processes)}@%h",
-                *only,
-            ],
-            self.env,
-            log,
-        )
+        number = len(self.processes)
+        argv = worker_argv(hostname=f"{self.name}-{label}-{number}@%h", concurrency=concurrency, queues=queues)
+        process = Process(label, argv, self.env, self.workdir / f"{label}-{number}.log")
         self.processes.append(process)
         process.wait_for_log(" ready.")
         return process
 
     def start_beat(self) -> Process:
-        log = self.workdir / f"beat-{len(self.processes)}.log"
-        process = Process(
-            [
-                str(BIN / "celery"),
-                "-A",
-                "workers.celery_app:celery",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(self.workdir / f"beat-schedule-{len(self.processes)}"),
-            ],
-            self.env,
-            log,
-        )
+        number = len(self.processes)
+        argv = beat_argv(self.workdir / f"beat-schedule-{number}")
+        process = Process("beat", argv, self.env, self.workdir / f"beat-{number}.log")
         self.processes.append(process)
         process.wait_for_log("beat: Starting")
         return process
 
     def start_api(self) -> str:
         """The API as production runs it (gunicorn, config/gunicorn.py) on a free port; its base URL."""
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        log = self.workdir / f"api-{len(self.processes)}.log"
+        port = free_port()
         env = {**self.env, "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2"}
-        process = Process([str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "wsgi:app"], env, log)
+        argv = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "wsgi:app"]
+        process = Process("api", argv, env, self.workdir / f"api-{len(self.processes)}.log")
         self.processes.append(process)
         process.wait_for_log("Booting worker")
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        import urllib.request
-
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2):
-                    return base
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text()[-3000:]
-                time.sleep(0.1)
+        process.wait_for_http(base + "/healthz", timeout=30)
+        return base
 
     def worker_lines(self) -> list[dict[str, Any]]:
         lines: list[dict[str, Any]] = []

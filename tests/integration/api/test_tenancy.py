@@ -2,6 +2,11 @@
 
 Tests that change anything do it in an organization of their own (``site``), built through the
 API by the world's platform admin; the shared ``world`` is only read.
+
+Who may call what, in scope and out of it (401/403/404, and that a refusal changes nothing), is the
+isolation matrix's (tests/integration/api/isolation/); these tests are about what the endpoints do:
+validation, defaults, conflicts, audit rows, search, stats figures, and callers the matrix has no
+row for (a user with no role, unknown ids as platform staff).
 """
 
 from __future__ import annotations
@@ -134,30 +139,17 @@ def test_a_platform_admin_creates_an_organization_and_reads_it(site):
     assert len(audit_actions(site.stack, created["id"], "organization.created")) == 1
 
 
-@pytest.mark.parametrize("role", ["org_admin", "building_admin", "concierge", "support", "stranger"])
+# The matrix pins an org_admin's 403 and lets the others answer 403 or 404 (both leak nothing);
+# this pins the 403 the API gives them, and a user with no role at all.
+@pytest.mark.parametrize("role", ["building_admin", "concierge", "support", "stranger"])
 def test_only_a_platform_admin_may_create_an_organization(site, role):
     response = site.call("post", "/v1/organizations", role, json={"name": "Not allowed"})
     assert_problem(response, 403, "forbidden")
 
 
-def test_creating_an_organization_needs_a_login(site):
-    assert site.call("post", "/v1/organizations", json={"name": "Anonymous"}).status_code == 401
-
-
 @pytest.mark.parametrize("body", [{"name": ""}, {}, {"name": "X", "plan": "gold"}])
 def test_an_invalid_organization_is_refused(site, body):
     assert_problem(site.call("post", "/v1/organizations", "platform_admin", json=body), 422, "validation-error")
-
-
-@pytest.mark.parametrize("role", ["org_admin", "building_admin", "concierge", "support"])
-def test_members_and_support_can_read_the_organization(site, role):
-    document = _ok(site.call("get", f"/v1/organizations/{site.organization_id}", role))
-    assert document["id"] == site.organization_id
-
-
-def test_another_organizations_admin_does_not_find_the_organization(site, world):
-    response = world.call("get", f"/v1/organizations/{site.organization_id}", world.b.headers["org_admin"])
-    assert_problem(response, 404, "not-found")
 
 
 def test_an_unknown_organization_is_not_found(site):
@@ -315,16 +307,6 @@ def test_only_an_org_admin_adds_members(site, caller):
     assert site.call("post", "/v1/auth/login", json={"email": email, "password": "staff-password-1"}).status_code == 401
 
 
-def test_another_organizations_admin_cannot_add_members(site, world):
-    response = world.call(
-        "post",
-        f"/v1/organizations/{site.organization_id}/members",
-        world.b.headers["org_admin"],
-        json={"email": staff_email(), "password": "staff-password-1", "role": "org_admin"},
-    )
-    assert_problem(response, 404, "not-found")
-
-
 # --- buildings --------------------------------------------------------------------------------
 
 
@@ -377,20 +359,6 @@ def test_an_invalid_building_is_refused(site, fields, pointer):
     assert_problem(response, 422, "validation-error", pointer)
 
 
-@pytest.mark.parametrize("role", ["building_admin", "concierge", "support"])
-def test_only_organization_managers_add_buildings(site, role):
-    body = {"name": "Nope", "address": "Calle 1", "contact_email": "ops@x.test"}
-    response = site.call("post", f"/v1/organizations/{site.organization_id}/buildings", role, json=body)
-    assert_problem(response, 403, "forbidden")
-
-
-def test_the_organizations_buildings_are_listed_per_scope(site):
-    everything = _ok(site.call("get", f"/v1/organizations/{site.organization_id}/buildings?limit=200", "org_admin"))
-    assert {site.main, site.annex} <= {b["id"] for b in everything["items"]}
-    listed = _ok(site.call("get", f"/v1/organizations/{site.organization_id}/buildings", "building_admin"))
-    assert [b["id"] for b in listed["items"]] == [site.main]
-
-
 def test_patch_changes_the_given_fields_and_is_audited(site):
     building = site.new_building()
     changes = {
@@ -413,25 +381,6 @@ def test_patch_changes_the_given_fields_and_is_audited(site):
     actor, details = rows[0]
     assert actor == site.people["org_admin"]["id"]
     assert details["fields"] == sorted(changes)
-
-
-def test_a_building_admin_may_change_their_building(site):
-    updated = _ok(
-        site.call("patch", f"/v1/buildings/{site.main}", "building_admin", json={"contact_email": "main@x.test"})
-    )
-    assert updated["contact_email"] == "main@x.test"
-
-
-@pytest.mark.parametrize("role", ["concierge", "support"])
-def test_staff_without_the_manage_capability_cannot_change_a_building(site, role):
-    response = site.call("patch", f"/v1/buildings/{site.main}", role, json={"name": "Hijacked"})
-    assert_problem(response, 403, "forbidden")
-
-
-def test_a_building_admin_cannot_change_a_building_outside_their_list(site):
-    assert_problem(
-        site.call("patch", f"/v1/buildings/{site.annex}", "building_admin", json={"name": "X"}), 404, "not-found"
-    )
 
 
 @pytest.mark.parametrize("field_name", ["name", "timezone", "commission_rate", "is_active"])
@@ -590,12 +539,6 @@ def test_the_same_spot_number_in_another_building_is_accepted(site):
     site.new_spot(site.new_building()["id"], "V1")
 
 
-@pytest.mark.parametrize("what", ["units", "spots"])
-def test_a_concierge_cannot_add_units_or_spots(site, what):
-    body = {"unit_number": "X1"} if what == "units" else {"spot_number": "X1"}
-    assert_problem(site.call("post", f"/v1/buildings/{site.main}/{what}", "concierge", json=body), 403, "forbidden")
-
-
 # --- manual blocks ----------------------------------------------------------------------------
 
 
@@ -662,19 +605,6 @@ def test_a_block_with_invalid_fields_is_refused(site, extra, pointer):
     assert_problem(site.new_block(spot["id"], soon(3), **extra), 422, "validation-error", pointer)
 
 
-def test_a_concierge_cannot_create_blocks(site):
-    spot = site.new_spot(site.main)
-    start = soon(3)
-    body = {"start": iso(start), "end": iso(start + timedelta(hours=11)), "duration": "11h", "base_price_clp": 1}
-    assert_problem(site.call("post", f"/v1/spots/{spot['id']}/blocks", "concierge", json=body), 403, "forbidden")
-
-
-def test_blocks_of_an_unknown_spot_are_not_found(site):
-    start = soon(3)
-    body = {"start": iso(start), "end": iso(start + timedelta(hours=11)), "duration": "11h", "base_price_clp": 1}
-    assert_problem(site.call("post", f"/v1/spots/{uuid.uuid4()}/blocks", "org_admin", json=body), 404, "not-found")
-
-
 # --- block and unblock ------------------------------------------------------------------------
 
 
@@ -693,15 +623,6 @@ def test_staff_block_and_unblock_a_block(site):
     assert version == 3
     assert len(audit_actions(site.stack, block["id"], "block.blocked")) == 1
     assert len(audit_actions(site.stack, block["id"], "block.unblocked")) == 1
-
-
-def test_a_concierge_cannot_block(site):
-    block = _ok(site.new_block(site.new_spot(site.main)["id"], soon(7)), 201)
-    assert_problem(site.call("post", f"/v1/availability-blocks/{block['id']}/block", "concierge"), 403, "forbidden")
-
-
-def test_blocking_an_unknown_block_is_not_found(site):
-    assert_problem(site.call("post", f"/v1/availability-blocks/{uuid.uuid4()}/block", "org_admin"), 404, "not-found")
 
 
 # --- availability search ----------------------------------------------------------------------
@@ -789,11 +710,6 @@ def test_an_invalid_search_is_refused(site, query):
     assert site.call("get", f"/v1/buildings/{site.main}/availability?{query}", "org_admin").status_code == 422
 
 
-@pytest.mark.parametrize("role", ["concierge", "building_admin", "support"])
-def test_staff_of_the_building_may_search(site, role):
-    search(site, site.main, role)
-
-
 def test_a_stranger_cannot_search_a_building(site):
     assert_problem(site.call("get", f"/v1/buildings/{site.main}/availability", "stranger"), 404, "not-found")
 
@@ -853,25 +769,6 @@ def test_organization_stats_for_an_org_admin_list_both_buildings(site):
     assert per_building[site.main]["offered_hours"] == per_building[site.annex]["offered_hours"] == 11
     assert figures["offered_hours"] == sum(b["offered_hours"] for b in figures["buildings"])
     assert figures["bookings_by_status"] == ZERO_BOOKINGS and figures["revenue_clp"] == 0
-
-
-def test_organization_stats_for_a_building_admin_cover_only_their_buildings(site):
-    figures = stats(site, f"/v1/organizations/{site.organization_id}/stats", "building_admin")
-    assert [b["building_id"] for b in figures["buildings"]] == [site.main]
-
-
-def test_organization_stats_for_another_organizations_admin_are_not_found(site, world):
-    response = world.call("get", f"/v1/organizations/{site.organization_id}/stats", world.b.headers["org_admin"])
-    assert_problem(response, 404, "not-found")
-
-
-def test_building_stats_for_another_organizations_admin_are_not_found(site, world):
-    response = world.call("get", f"/v1/buildings/{site.main}/stats", world.b.headers["org_admin"])
-    assert_problem(response, 404, "not-found")
-
-
-def test_a_concierge_does_not_read_stats(site):
-    assert_problem(site.call("get", f"/v1/buildings/{site.main}/stats", "concierge"), 403, "forbidden")
 
 
 def test_a_support_read_of_building_stats_is_audited(site):

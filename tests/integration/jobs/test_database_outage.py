@@ -18,7 +18,7 @@ import redis
 
 from tests.conftest import ISOLATED_REDIS_DBS, stack_env
 from tests.support.bookings import bookable_building, booking_body
-from tests.support.postgres import CrashablePostgres
+from tests.support.servers import OwnPostgres
 from tests.support.stack import BIN, ROOT, Stack
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ RECOVERY_SECONDS = 10
 @pytest.fixture
 def crashable(keys, tmp_path):
     """A stack whose PostgreSQL the test may crash: (stack, server)."""
-    server = CrashablePostgres(tmp_path / "pg")
+    server = OwnPostgres(tmp_path / "pg")
     url = server.start()
     env = {**stack_env("estacionate", next(ISOLATED_REDIS_DBS), keys), "DATABASE_URL": url, "JOB_LEASE_SECONDS": "60"}
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()

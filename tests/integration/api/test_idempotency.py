@@ -157,3 +157,29 @@ def test_a_request_whose_connection_dies_leaves_nothing_that_blocks_its_retry(st
     assert "Idempotent-Replayed" not in retry.headers
     assert ping(stack, auth, "key-7").get_json()["job_id"] == retry.get_json()["job_id"]
     assert jobs_of(stack, user) == 1
+
+
+def test_an_expired_key_is_forgotten_and_runs_again(stack, user, auth):
+    first = ping(stack, auth, "key-8", {"sleep_ms": 1}).get_json()["job_id"]
+    stack.sql("UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE user_id = %s", (user["id"],))
+    again = ping(stack, auth, "key-8", {"sleep_ms": 2})  # a different body: no 422 once the key expired
+    assert again.status_code == 202, again.get_json()
+    assert again.get_json()["job_id"] != first
+    assert stack.sql("SELECT count(*) FROM idempotency_keys WHERE user_id = %s", (user["id"],))[0][0] == 1
+
+
+def test_the_purge_deletes_only_expired_records(stack, user, auth):
+    from app.services import idempotency
+    from app.unit_of_work import unit_of_work
+
+    ping(stack, auth, "key-9")
+    ping(stack, auth, "key-10")
+    stack.sql(
+        "UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE user_id = %s AND key = 'key-9'",
+        (user["id"],),
+    )
+    with stack.context(), unit_of_work():
+        removed = idempotency.purge_expired()
+    assert removed >= 1
+    keys = [row[0] for row in stack.sql("SELECT key FROM idempotency_keys WHERE user_id = %s", (user["id"],))]
+    assert keys == ["key-10"]

@@ -242,7 +242,6 @@ class Settings(BaseSettings):
     allow_loopback_callbacks: bool = False
 
     idempotency_ttl_seconds: int = 24 * 3600
-    idempotency_stale_seconds: int = 60
 
     #: WhatsApp through Twilio (API.md "Notifications (WhatsApp)"). Without an account sid,
     #: development and test only record messages.

@@ -17,6 +17,8 @@ from app.services import idempotency
 F = TypeVar("F", bound=Callable[..., Any])
 
 HEADER = "Idempotency-Key"
+#: The view attribute ``app.api.openapi`` reads (``functools.wraps`` carries it up).
+IDEMPOTENT = "idempotent"
 
 
 def current_claim() -> idempotency.Claim | None:
@@ -57,6 +59,7 @@ def idempotent(view: F) -> F:
             db.session.commit()
         return response
 
+    setattr(wrapper, IDEMPOTENT, True)  # app.api.openapi documents the 409 of a key in flight
     return cast(F, wrapper)
 
 

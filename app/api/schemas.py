@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from app.jobs.documents import JobAccepted as JobAccepted
+from app.jobs.documents import JobDocument as JobDocument
+from app.jobs.documents import JobPage as JobPage
+from app.jobs.documents import JobProgress as JobProgress
+from app.problem_document import Problem
+from app.problem_document import ProblemError as ProblemError
 
 # Short human texts: surrounding spaces are removed first, so "   " is refused as empty.
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
@@ -32,49 +39,9 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ProblemError(BaseModel):
-    pointer: str
-    detail: str
-
-
-class ProblemDocument(BaseModel):
-    """RFC 9457 problem document (``application/problem+json``)."""
-
-    type: str = Field(examples=["/problems/validation-error"])
-    title: str
-    status: int
-    detail: str
-    trace_id: str | None = None
-    errors: list[ProblemError] | None = None
-
-
-class JobProgress(BaseModel):
-    done: int
-    total: int
-
-
-class JobDocument(BaseModel):
-    id: str
-    type: str
-    status: Literal["queued", "running", "succeeded", "failed"]
-    progress: JobProgress | None
-    result: dict[str, Any] | None
-    error: ProblemDocument | None
-    attempts: int
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-
-
-class JobAccepted(BaseModel):
-    job_id: str
-    status: Literal["queued"]
-    status_url: str
-
-
-class JobPage(BaseModel):
-    items: list[JobDocument]
-    next_cursor: str | None
+#: The error shape (``Problem`` in the OpenAPI document) and the job documents, defined below the
+#: API because job webhooks send them too.
+ProblemDocument = Problem
 
 
 class CallbackField(StrictModel):
@@ -83,12 +50,3 @@ class CallbackField(StrictModel):
     callback_url: AnyHttpUrl | None = Field(
         default=None, description="POSTed the final job document, signed per Standard Webhooks."
     )
-
-
-PROBLEM_RESPONSES: dict[int, type[BaseModel]] = {
-    400: ProblemDocument,
-    401: ProblemDocument,
-    413: ProblemDocument,
-    415: ProblemDocument,
-    422: ProblemDocument,
-}

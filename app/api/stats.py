@@ -21,13 +21,27 @@ class StatsQuery(BaseModel):
 
 
 class StatsResponse(BaseModel):
+    """A building's figures over the window."""
+
     bookings_by_status: dict[str, int]
     revenue_clp: int
     commission_clp: int
     occupancy: float
     offered_hours: float
     booked_hours: float
-    buildings: list[dict[str, object]] | None = None
+
+
+class BuildingStatsItem(StatsResponse):
+    """One building's figures inside an organization's."""
+
+    building_id: str
+    name: str
+
+
+class OrganizationStats(StatsResponse):
+    """The sums over the buildings the caller may see, and each building's own figures."""
+
+    buildings: list[BuildingStatsItem]
 
 
 def _instant(value: datetime | date) -> datetime:

@@ -1,32 +1,129 @@
-"""The job document: what ``GET /v1/jobs/{id}``, job lists and webhooks show of a job."""
+"""The job document: what ``GET /v1/jobs/{id}``, job lists and webhooks show of a job.
+
+One model per job type, discriminated by ``type``: a ``booking.create`` job's ``result`` is a
+typed booking, a ``system.ping``'s is ``{"pong": true}``. The union is the ``JobDocument`` of the
+OpenAPI document and the body of every job webhook; a test checks that every entry of
+``JOB_TYPES`` has its variant here.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, RootModel
 
 from app.domain.timefmt import rfc3339
+from app.jobs.results import (
+    BookingResult,
+    GenerationResult,
+    KeyRotationResult,
+    PingResult,
+    RecalculationResult,
+)
 from app.models import Job
+from app.problem_document import Problem
+
+JobStatusName = Literal["queued", "running", "succeeded", "failed"]
+
+
+class JobProgress(BaseModel):
+    done: int
+    total: int
+
+
+class _JobFields(BaseModel):
+    id: str
+    status: JobStatusName
+    progress: JobProgress | None
+    error: Problem | None = Field(description="The problem, once the job has failed.")
+    attempts: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class PingJob(_JobFields):
+    type: Literal["system.ping"]
+    result: PingResult | None
+
+
+class AvailabilityGenerationJob(_JobFields):
+    type: Literal["availability.generate"]
+    result: GenerationResult | None
+
+
+class BookingCreateJob(_JobFields):
+    type: Literal["booking.create"]
+    result: BookingResult | None
+
+
+class BookingCancelJob(_JobFields):
+    type: Literal["booking.cancel"]
+    result: BookingResult | None
+
+
+class PricingRecalculationJob(_JobFields):
+    type: Literal["pricing.recalculate"]
+    result: RecalculationResult | None
+
+
+class KeyRotationJob(_JobFields):
+    type: Literal["keys.rotate"]
+    result: KeyRotationResult | None
+
+
+JobVariant = Annotated[
+    PingJob
+    | AvailabilityGenerationJob
+    | BookingCreateJob
+    | BookingCancelJob
+    | PricingRecalculationJob
+    | KeyRotationJob,
+    Field(discriminator="type"),
+]
+
+
+class JobDocument(RootModel[JobVariant]):
+    """A job of any type; ``type`` says which ``result`` it carries once it has succeeded."""
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: Literal["queued"]
+    status_url: str
+
+
+class JobPage(BaseModel):
+    items: list[JobVariant]
+    next_cursor: str | None
+
+
+def job_model(job: Job) -> JobDocument:
+    progress = None
+    if job.progress_total is not None:
+        progress = JobProgress(done=job.progress_done or 0, total=job.progress_total)
+    return JobDocument.model_validate(
+        {
+            "id": str(job.id),
+            "type": job.type,
+            "status": str(job.status),
+            "progress": progress,
+            "result": job.result,
+            "error": job.error,
+            "attempts": job.attempts,
+            "created_at": rfc3339(job.created_at),
+            "started_at": rfc3339(job.started_at),
+            "finished_at": rfc3339(job.finished_at),
+        }
+    )
 
 
 def job_document(job: Job) -> dict[str, Any]:
-    progress = None
-    if job.progress_total is not None:
-        progress = {"done": job.progress_done or 0, "total": job.progress_total}
-    return {
-        "id": str(job.id),
-        "type": job.type,
-        "status": job.status,
-        "progress": progress,
-        "result": job.result,
-        "error": job.error,
-        "attempts": job.attempts,
-        "created_at": rfc3339(job.created_at),
-        "started_at": rfc3339(job.started_at),
-        "finished_at": rfc3339(job.finished_at),
-    }
+    """The JSON body of a job (``exclude_unset``: a problem shows only the members it has)."""
+    return job_model(job).model_dump(mode="json", exclude_unset=True)
 
 
 def accepted_document(job_id: uuid.UUID) -> dict[str, Any]:
     """The 202 answer of every job-creating endpoint."""
-    return {"job_id": str(job_id), "status": "queued", "status_url": f"/v1/jobs/{job_id}"}
+    return JobAccepted(job_id=str(job_id), status="queued", status_url=f"/v1/jobs/{job_id}").model_dump(mode="json")

@@ -23,6 +23,7 @@ from app.domain.bookings import BookingStatus
 from app.domain.timefmt import rfc3339
 from app.extensions import db
 from app.jobs import JobRun
+from app.jobs.results import BookingDocument
 from app.models import AvailabilityBlock, BlockStatus, Booking, Building, Resident, User, VisitorSpot
 from app.problems import Problem
 from app.security import rbac
@@ -35,25 +36,11 @@ CODE_ATTEMPTS = 5
 
 
 def booking_document(booking: Booking, spot_number: str) -> dict[str, Any]:
-    return {
-        "id": str(booking.id),
-        "status": booking.status,
-        "confirmation_code": booking.confirmation_code,
-        "price_clp": booking.price_clp,
-        "commission_clp": booking.commission_clp,
-        "availability_block_id": str(booking.block_id),
-        "building_id": str(booking.building_id),
-        "spot_number": spot_number,
-        "start": rfc3339(booking.block_start),
-        "end": rfc3339(booking.block_end),
-        "visitor_name": booking.visitor_name,
-        "vehicle_plate": booking.vehicle_plate,
-        "visitor_phone": booking.visitor_phone,
-        "created_at": rfc3339(booking.created_at),
-    }
+    """The booking as the API and job results show it (``app.jobs.results.BookingDocument``)."""
+    return BookingDocument.of(booking, spot_number).model_dump(mode="json")
 
 
-def booking_documents(bookings: list[Booking]) -> list[dict[str, Any]]:
+def booking_documents(bookings: list[Booking]) -> list[BookingDocument]:
     """Documents of several bookings, their spot numbers read in one query (no query per row)."""
     spot_ids = {b.spot_id for b in bookings}
     numbers = (
@@ -65,7 +52,7 @@ def booking_documents(bookings: list[Booking]) -> list[dict[str, Any]]:
         if spot_ids
         else {}
     )
-    return [booking_document(b, numbers[b.spot_id]) for b in bookings]
+    return [BookingDocument.of(b, numbers[b.spot_id]) for b in bookings]
 
 
 def spot_number_of(booking: Booking) -> str:

@@ -12,6 +12,7 @@ from app.api.openapi import APIBlueprint, problems
 from app.api.schemas import StrictModel
 from app.domain.timefmt import rfc3339
 from app.models import User
+from app.representation import Document
 from app.security import rbac
 from app.services import users
 
@@ -26,7 +27,7 @@ class BanRequest(StrictModel):
     reason: str | None = Field(default=None, max_length=500, description="Kept out of logs and the audit trail.")
 
 
-class BanState(BaseModel):
+class BanState(Document):
     id: str
     banned: bool
     banned_at: str | None

@@ -20,6 +20,7 @@ from app.api.context import (
 from app.api.openapi import APIBlueprint, problems
 from app.api.schemas import StrictModel
 from app.domain.timefmt import rfc3339_epoch
+from app.representation import Document
 from app.security.rate_limits import limit_class
 from app.services import auth, mfa, sessions
 from app.services.audit import Actor
@@ -33,7 +34,7 @@ class LoginRequest(StrictModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-class TokenResponse(BaseModel):
+class TokenResponse(Document):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a token type, not a secret)
     expires_in: int
@@ -44,7 +45,7 @@ class TokenResponse(BaseModel):
         return cls(access_token=result.access_token, expires_in=result.expires_in, session_id=result.session_id)
 
 
-class MfaRequired(BaseModel):
+class MfaRequired(Document):
     """The password was right; send a TOTP code (or a recovery code) with ``mfa_token`` to /mfa/verify."""
 
     mfa_required: Literal[True]
@@ -52,7 +53,7 @@ class MfaRequired(BaseModel):
     expires_in: int
 
 
-class MfaEnrollmentRequired(BaseModel):
+class MfaEnrollmentRequired(Document):
     """The password was right, and the role needs MFA: enroll with ``mfa_token`` as the Bearer token."""
 
     mfa_enrollment_required: Literal[True]
@@ -101,7 +102,7 @@ class MfaVerifyRequest(StrictModel):
         return self
 
 
-class MfaEnrollResponse(BaseModel):
+class MfaEnrollResponse(Document):
     secret: str
     otpauth_uri: str
 
@@ -133,7 +134,7 @@ class PasswordChangeRequest(StrictModel):
     new_password: str = Field(min_length=1, max_length=1024)
 
 
-class SessionItem(BaseModel):
+class SessionItem(Document):
     session_id: str
     created_at: str
     last_seen_at: str
@@ -142,7 +143,7 @@ class SessionItem(BaseModel):
     current: bool
 
 
-class SessionList(BaseModel):
+class SessionList(Document):
     items: list[SessionItem]
 
 

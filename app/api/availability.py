@@ -17,6 +17,7 @@ from app.domain.timefmt import rfc3339
 from app.extensions import db
 from app.jobs import submit
 from app.models import AvailabilityBlock, BlockStatus, VisitorSpot
+from app.representation import Document
 from app.security import rbac
 from app.services import inventory, organizations
 
@@ -44,7 +45,7 @@ class BlockRequest(StrictModel):
     base_price_clp: int = Field(ge=0, le=100_000_000)
 
 
-class BlockDocument(BaseModel):
+class BlockDocument(Document):
     id: str
     spot_id: str
     spot_number: str
@@ -70,7 +71,7 @@ class BlockDocument(BaseModel):
         )
 
 
-class BlockPage(BaseModel):
+class BlockPage(Document):
     items: list[BlockDocument]
     next_cursor: str | None
 

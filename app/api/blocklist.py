@@ -15,6 +15,7 @@ from app.api.pages import PageQuery
 from app.api.schemas import StrictModel
 from app.domain.timefmt import rfc3339
 from app.models import BlocklistEntry
+from app.representation import Document
 from app.services import blocklist
 
 bp = APIBlueprint(
@@ -30,7 +31,7 @@ class EntryRequest(StrictModel):
     organization_id: uuid.UUID | None = None
 
 
-class EntryDocument(BaseModel):
+class EntryDocument(Document):
     id: str
     scope: str
     type: str
@@ -54,7 +55,7 @@ class EntryDocument(BaseModel):
         )
 
 
-class EntryPage(BaseModel):
+class EntryPage(Document):
     items: list[EntryDocument]
     next_cursor: str | None
 

@@ -20,6 +20,7 @@ from app.jobs import submit
 from app.jobs.results import BookingDocument
 from app.models import Booking
 from app.problems import Problem
+from app.representation import Document
 from app.services import bookings, gate
 
 bp = APIBlueprint("bookings", __name__, url_prefix="/v1", abp_tags=[Tag(name="bookings")], abp_security=BEARER_SECURITY)
@@ -55,7 +56,7 @@ class BookingPath(BaseModel):
     booking_id: uuid.UUID
 
 
-class BookingPage(BaseModel):
+class BookingPage(Document):
     items: list[BookingDocument]
     next_cursor: str | None
 

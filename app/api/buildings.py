@@ -18,6 +18,7 @@ from app.api.schemas import Address, Code, StrictModel, Title
 from app.api.stats import StatsQuery, StatsResponse, stats_window
 from app.models import Unit, VisitorSpot
 from app.problems import Problem
+from app.representation import Document
 from app.services import inventory, organizations, residents, stats
 
 bp = APIBlueprint(
@@ -54,7 +55,7 @@ class UnitRequest(StrictModel):
     floor: int | None = Field(default=None, ge=-20, le=300)
 
 
-class UnitDocument(BaseModel):
+class UnitDocument(Document):
     id: str
     building_id: str
     unit_number: str
@@ -65,7 +66,7 @@ class UnitDocument(BaseModel):
         return cls(id=str(unit.id), building_id=str(unit.building_id), unit_number=unit.unit_number, floor=unit.floor)
 
 
-class UnitPage(BaseModel):
+class UnitPage(Document):
     items: list[UnitDocument]
     next_cursor: str | None
 
@@ -75,7 +76,7 @@ class SpotRequest(StrictModel):
     description: str | None = Field(default=None, max_length=500)
 
 
-class SpotDocument(BaseModel):
+class SpotDocument(Document):
     id: str
     building_id: str
     spot_number: str
@@ -93,7 +94,7 @@ class SpotDocument(BaseModel):
         )
 
 
-class SpotPage(BaseModel):
+class SpotPage(Document):
     items: list[SpotDocument]
     next_cursor: str | None
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask_openapi3 import Tag
-from pydantic import BaseModel
 
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
 from app.api.openapi import APIBlueprint
 from app.api.residents import ResidentDocument
 from app.extensions import db
 from app.models import Resident, User
+from app.representation import Document
 from app.security.rbac import MembershipScope
 from app.services import users
 from app.services.residents import with_contact
@@ -17,7 +17,7 @@ from app.services.residents import with_contact
 bp = APIBlueprint("me", __name__, url_prefix="/v1/me", abp_tags=[Tag(name="account")], abp_security=BEARER_SECURITY)
 
 
-class MembershipDocument(BaseModel):
+class MembershipDocument(Document):
     id: str
     organization_id: str
     role: str
@@ -33,7 +33,7 @@ class MembershipDocument(BaseModel):
         )
 
 
-class MeResponse(BaseModel):
+class MeResponse(Document):
     id: str
     email: str
     roles: list[str]
@@ -42,7 +42,7 @@ class MeResponse(BaseModel):
     mfa_enabled: bool
 
 
-class WebhookSecretResponse(BaseModel):
+class WebhookSecretResponse(Document):
     secret: str
 
 

@@ -16,6 +16,7 @@ from app.api.schemas import Address, StrictModel, Title
 from app.api.stats import OrganizationStats, StatsQuery, stats_window
 from app.domain.timefmt import rfc3339
 from app.models import Building, Organization
+from app.representation import Document
 from app.services import organizations, stats
 
 bp = APIBlueprint(
@@ -35,7 +36,7 @@ class OrganizationRequest(StrictModel):
     name: Title
 
 
-class OrganizationDocument(BaseModel):
+class OrganizationDocument(Document):
     id: str
     name: str
 
@@ -51,7 +52,7 @@ class MemberRequest(StrictModel):
     building_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
 
 
-class MemberCreated(BaseModel):
+class MemberCreated(Document):
     user_id: str
     membership_id: str
 
@@ -87,7 +88,7 @@ class BuildingRequest(StrictModel):
     _tz = field_validator("timezone")(_validate_timezone)
 
 
-class BuildingDocument(BaseModel):
+class BuildingDocument(Document):
     id: str
     organization_id: str
     name: str
@@ -117,7 +118,7 @@ class BuildingDocument(BaseModel):
         )
 
 
-class BuildingPage(BaseModel):
+class BuildingPage(Document):
     items: list[BuildingDocument]
     next_cursor: str | None
 

@@ -17,6 +17,7 @@ from app.api.pages import PageQuery
 from app.api.schemas import CallbackField, JobAccepted, StrictModel, Title, UtcDatetime
 from app.domain.timefmt import rfc3339
 from app.models import PricingRule
+from app.representation import Document
 from app.services import pricing_rules, recalculation
 
 bp = APIBlueprint("pricing", __name__, url_prefix="/v1", abp_tags=[Tag(name="pricing")], abp_security=BEARER_SECURITY)
@@ -42,7 +43,7 @@ class RuleRequest(StrictModel):
     multiplier: Decimal = Field(gt=0, le=10, max_digits=6, decimal_places=4, examples=["2.0"])
 
 
-class RuleDocument(BaseModel):
+class RuleDocument(Document):
     id: str
     building_id: str
     name: str
@@ -70,12 +71,12 @@ class RuleCreated(RuleDocument):
     recalculation_job_id: str
 
 
-class RulePage(BaseModel):
+class RulePage(Document):
     items: list[RuleDocument]
     next_cursor: str | None
 
 
-class QuoteDocument(BaseModel):
+class QuoteDocument(Document):
     base_price_clp: int
     multiplier: str
     price_clp: int

@@ -14,6 +14,7 @@ from app.api.openapi import APIBlueprint, problems
 from app.api.schemas import Code, PersonName, StrictModel
 from app.domain.timefmt import rfc3339
 from app.models import Resident
+from app.representation import Document
 from app.security.rate_limits import limit_class
 from app.services import residents
 from app.services.audit import Actor
@@ -32,7 +33,7 @@ class RegisterRequest(StrictModel):
     unit_number: Code
 
 
-class Registered(BaseModel):
+class Registered(Document):
     id: str
     status: Literal["pending_verification"]
 
@@ -41,7 +42,7 @@ class ResidentPath(BaseModel):
     resident_id: uuid.UUID
 
 
-class ResidentDocument(BaseModel):
+class ResidentDocument(Document):
     id: str
     user_id: str
     email: str
@@ -76,7 +77,7 @@ class ResidentDocument(BaseModel):
         )
 
 
-class ResidentPage(BaseModel):
+class ResidentPage(Document):
     items: list[ResidentDocument]
     next_cursor: str | None
 

@@ -11,8 +11,8 @@ from app.jobs.documents import JobAccepted as JobAccepted
 from app.jobs.documents import JobDocument as JobDocument
 from app.jobs.documents import JobPage as JobPage
 from app.jobs.documents import JobProgress as JobProgress
-from app.problem_document import Problem
-from app.problem_document import ProblemError as ProblemError
+from app.representation import Problem
+from app.representation import ProblemError as ProblemError
 
 # Short human texts: surrounding spaces are removed first, so "   " is refused as empty.
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]

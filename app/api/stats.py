@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.problems import Problem
+from app.representation import Document
 
 DEFAULT_WINDOW_DAYS = 30
 
@@ -20,7 +21,7 @@ class StatsQuery(BaseModel):
     to: datetime | date | None = Field(default=None, description="End (exclusive); default now.")
 
 
-class StatsResponse(BaseModel):
+class StatsResponse(Document):
     """A building's figures over the window."""
 
     bookings_by_status: dict[str, int]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import Field, RootModel
 
 from app.domain.timefmt import rfc3339
 from app.jobs.results import (
@@ -22,17 +22,17 @@ from app.jobs.results import (
     RecalculationResult,
 )
 from app.models import Job
-from app.problem_document import Problem
+from app.representation import Document, Problem
 
 JobStatusName = Literal["queued", "running", "succeeded", "failed"]
 
 
-class JobProgress(BaseModel):
+class JobProgress(Document):
     done: int
     total: int
 
 
-class _JobFields(BaseModel):
+class _JobFields(Document):
     id: str
     status: JobStatusName
     progress: JobProgress | None
@@ -88,13 +88,13 @@ class JobDocument(RootModel[JobVariant]):
     """A job of any type; ``type`` says which ``result`` it carries once it has succeeded."""
 
 
-class JobAccepted(BaseModel):
+class JobAccepted(Document):
     job_id: str
     status: Literal["queued"]
     status_url: str
 
 
-class JobPage(BaseModel):
+class JobPage(Document):
     items: list[JobVariant]
     next_cursor: str | None
 

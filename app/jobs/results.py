@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-
 from app.domain.timefmt import rfc3339
+from app.representation import Document
 
 
-class BookingDocument(BaseModel):
+class BookingDocument(Document):
     id: str
     status: str
     confirmation_code: str
@@ -52,26 +51,26 @@ class BookingDocument(BaseModel):
         )
 
 
-class PingResult(BaseModel):
+class PingResult(Document):
     pong: bool
 
 
-class GenerationResult(BaseModel):
+class GenerationResult(Document):
     created: int
     skipped: int
 
 
-class BookingResult(BaseModel):
+class BookingResult(Document):
     """``booking.create`` and ``booking.cancel``: the booking as it is now."""
 
     booking: BookingDocument
 
 
-class RecalculationResult(BaseModel):
+class RecalculationResult(Document):
     blocks_updated: int
 
 
-class KeyRotationResult(BaseModel):
+class KeyRotationResult(Document):
     rotated: int
     key_id: str
     columns: dict[str, int]

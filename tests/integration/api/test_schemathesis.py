@@ -89,13 +89,9 @@ def test_schemathesis_reports_no_failure_for_the_role(live: LiveStack, role: str
     assert cases_run(output) >= MIN_CASES, output[-3000:]
 
 
-def test_schemathesis_reports_no_failure_for_the_operations_that_end_a_session(
-    live: LiveStack, tmp_path: Path
-) -> None:
+def test_schemathesis_reports_no_failure_for_the_operations_that_end_a_session(live: LiveStack, tmp_path: Path) -> None:
     for operation in SESSION_ENDERS:
         headers = live.stack.login(live.stack.create_user())
-        code, output = schemathesis(
-            live, headers, tmp_path / f"{operation}.xml", "--include-operation-id", operation
-        )
+        code, output = schemathesis(live, headers, tmp_path / f"{operation}.xml", "--include-operation-id", operation)
         assert code == 0, output[-20000:]
         assert cases_run(output) > 0

@@ -18,7 +18,7 @@ from app.api.context import (
     request_actor,
 )
 from app.api.openapi import APIBlueprint, problems
-from app.api.schemas import StrictModel
+from app.api.schemas import StrictModel, exactly_one_of, no_nulls
 from app.domain.timefmt import rfc3339_epoch
 from app.representation import Document
 from app.security.rate_limits import limit_class
@@ -65,35 +65,19 @@ class LoginResponse(RootModel[TokenResponse | MfaRequired | MfaEnrollmentRequire
     """Tokens, or the next step: ``mfa_required`` / ``mfa_enrollment_required`` with an ``mfa_token``."""
 
 
-def _exactly_one_factor_schema(schema: dict[str, Any]) -> None:
-    """In the document, ``code`` and ``recovery_code`` are plain strings, and exactly one is required."""
-    for name in ("code", "recovery_code"):
-        field = schema["properties"][name]
-        field.pop("anyOf", None)
-        field.pop("default", None)
-        field["type"] = "string"
-        field["maxLength"] = MFA_FACTOR_LENGTHS[name]
-    schema["oneOf"] = [{"required": ["code"]}, {"required": ["recovery_code"]}]
-
-
-MFA_FACTOR_LENGTHS = {"code": 16, "recovery_code": 64}
-
-
 class MfaVerifyRequest(StrictModel):
     """``mfa_token`` and exactly one factor: ``code`` (TOTP) or ``recovery_code``."""
 
-    model_config = ConfigDict(json_schema_extra=_exactly_one_factor_schema)
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("code", "recovery_code"))
 
     mfa_token: str = Field(min_length=1, max_length=4096)
-    code: str | None = Field(default=None, max_length=MFA_FACTOR_LENGTHS["code"])
-    recovery_code: str | None = Field(default=None, max_length=MFA_FACTOR_LENGTHS["recovery_code"])
+    code: str | None = Field(default=None, max_length=16)
+    recovery_code: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="before")
     @classmethod
     def _no_null_factor(cls, data: Any) -> Any:
-        if isinstance(data, dict) and any(data.get(name, "") is None for name in MFA_FACTOR_LENGTHS):
-            raise ValueError("code and recovery_code are strings; leave out the one you do not send")
-        return data
+        return no_nulls(data, ("code", "recovery_code"))
 
     @model_validator(mode="after")
     def _exactly_one_factor(self) -> MfaVerifyRequest:

@@ -12,7 +12,7 @@ from app.api.context import BEARER_SECURITY, current_principal, login_required, 
 from app.api.idempotency import current_claim, idempotent
 from app.api.openapi import APIBlueprint, problems
 from app.api.pages import PageQuery
-from app.api.schemas import JobAccepted, StrictModel, UtcDatetime
+from app.api.schemas import JobAccepted, JsonInt, StrictModel, UtcDatetime
 from app.domain.timefmt import rfc3339
 from app.extensions import db
 from app.jobs import submit
@@ -42,7 +42,7 @@ class BlockRequest(StrictModel):
     start: UtcDatetime
     end: UtcDatetime
     duration: Literal["11h", "23h"]
-    base_price_clp: int = Field(ge=0, le=100_000_000)
+    base_price_clp: JsonInt = Field(ge=0, le=100_000_000)
 
 
 class BlockDocument(Document):

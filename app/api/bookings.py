@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from flask_openapi3 import Tag
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -13,7 +13,16 @@ from app.api.context import BEARER_SECURITY, client_ip, current_principal, login
 from app.api.idempotency import current_claim, idempotent
 from app.api.openapi import APIBlueprint, problems
 from app.api.pages import PageQuery
-from app.api.schemas import CallbackField, JobAccepted, PersonName, StrictModel, UtcDatetime
+from app.api.schemas import (
+    CallbackField,
+    JobAccepted,
+    JsonInt,
+    PersonName,
+    StrictModel,
+    UtcDatetime,
+    exactly_one_of,
+    no_nulls,
+)
 from app.domain.bookings import InvalidPlate, normalize_plate
 from app.domain.identity import InvalidIdentity, normalize_phone
 from app.jobs import submit
@@ -31,7 +40,9 @@ class BookingRequest(CallbackField):
     visitor_name: PersonName
     vehicle_plate: str = Field(min_length=1, max_length=32, description="Normalized: AB-12·34 -> AB1234 (4-8).")
     visitor_phone: str | None = Field(default=None, max_length=32, description="E.164, or a 9-digit Chilean mobile.")
-    expected_price_clp: int | None = Field(default=None, ge=0, description="Refused with price-changed if it differs.")
+    expected_price_clp: JsonInt | None = Field(
+        default=None, ge=0, description="Refused with price-changed if it differs."
+    )
 
     @field_validator("vehicle_plate")
     @classmethod
@@ -76,8 +87,17 @@ class CancelRequest(CallbackField):
 
 
 class LookupRequest(StrictModel):
+    """Exactly one of ``confirmation_code`` or ``vehicle_plate``."""
+
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("confirmation_code", "vehicle_plate"))
+
     confirmation_code: str | None = Field(default=None, min_length=1, max_length=16)
     vehicle_plate: str | None = Field(default=None, min_length=1, max_length=32)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_key(cls, data: Any) -> Any:
+        return no_nulls(data, ("confirmation_code", "vehicle_plate"))
 
     @model_validator(mode="after")
     def _exactly_one(self) -> LookupRequest:

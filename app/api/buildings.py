@@ -14,7 +14,7 @@ from app.api.openapi import APIBlueprint, problems
 from app.api.organizations import BuildingDocument, _validate_timezone
 from app.api.pages import PageQuery
 from app.api.residents import ResidentDocument, ResidentPage
-from app.api.schemas import Address, Code, StrictModel, Title
+from app.api.schemas import Address, Code, JsonBool, JsonInt, StrictModel, Title
 from app.api.stats import StatsQuery, StatsResponse, stats_window
 from app.models import Unit, VisitorSpot
 from app.problems import Problem
@@ -43,16 +43,16 @@ class BuildingPatch(StrictModel):
         decimal_places=4,
         description="The platform's share of each booking: platform_admin only (anyone else: 403).",
     )
-    default_base_price_clp: int | None = Field(default=None, ge=0, le=100_000_000)
-    max_upcoming_bookings_per_resident: int | None = Field(default=None, ge=0, le=1000)
-    is_active: bool | None = Field(default=None, description="false archives the building (history is kept)")
+    default_base_price_clp: JsonInt | None = Field(default=None, ge=0, le=100_000_000)
+    max_upcoming_bookings_per_resident: JsonInt | None = Field(default=None, ge=0, le=1000)
+    is_active: JsonBool | None = Field(default=None, description="false archives the building (history is kept)")
 
     _tz = field_validator("timezone")(_validate_timezone)
 
 
 class UnitRequest(StrictModel):
     unit_number: Code
-    floor: int | None = Field(default=None, ge=-20, le=300)
+    floor: JsonInt | None = Field(default=None, ge=-20, le=300)
 
 
 class UnitDocument(Document):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from app.api.context import BEARER_SECURITY, current_principal, login_required
 from app.api.openapi import APIBlueprint
+from app.api.schemas import CURSOR_PATTERN
 from app.jobs import list_jobs as jobs_of
 from app.jobs import wait_for_job
 from app.jobs.documents import JobDocument, JobPage, job_model
@@ -31,7 +32,9 @@ class JobListQuery(BaseModel):
     type: str | None = Field(default=None, max_length=64, description="One of the job types, e.g. booking.create.")
     status: Literal["queued", "running", "succeeded", "failed"] | None = None
     limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: str | None = Field(
+        default=None, max_length=512, pattern=CURSOR_PATTERN, description="The next_cursor of the previous page."
+    )
 
 
 @bp.get("/<job_id>", responses={200: JobDocument})

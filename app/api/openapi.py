@@ -10,7 +10,9 @@ meet on the way is added here, from what the view *is*, so no endpoint documents
 - an authenticated operation (``@login_required`` or bearer security): 401 and 403 (a staff
   session without its second factor, a role that may not);
 - a path parameter: 404 (absent, or outside the caller's scope);
-- ``@idempotent``: 409 (the same key still in flight).
+- ``@idempotent``: 409 (the same key still in flight);
+- and 414 (an HTML page from gunicorn, not a problem: the request line is over its 4,094-byte
+  limit before the app sees it), since a long enough path or query reaches any operation.
 
 Each is the ``Problem`` schema under ``application/problem+json``, the one shape of every error.
 The operationId is the view function's name (``create_booking``, ``get_job``, ``login``): unique
@@ -54,6 +56,13 @@ def problem_response(status: int) -> dict[str, Any]:
         "description": PROBLEM_DESCRIPTIONS.get(status, "Problem"),
         "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA}"}}},
     }
+
+
+#: gunicorn's own answer to an over-long request line (``limit_request_line``), before the app.
+URI_TOO_LONG = {
+    "description": "URI too long: the request line is over the HTTP server's 4,094-byte limit",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
 
 
 def problems(*statuses: int) -> dict[int, dict[str, Any]]:
@@ -106,6 +115,7 @@ class APIBlueprint(_APIBlueprint):
         wanted = operation_problems(func, method, authenticated=authenticated, has_path=_has_path_model(func))
         for status in sorted(wanted):
             documented.setdefault(status, problem_response(status))
+        documented.setdefault(414, URI_TOO_LONG)
         return super()._collect_openapi_info(
             rule, func, responses=documented, security=security, method=method, **kwargs
         )
@@ -116,5 +126,5 @@ def problem_statuses(document: dict[str, Any]) -> Iterable[tuple[str, str, str]]
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
             for status, answer in operation.get("responses", {}).items():
-                if int(status) >= 400 and PROBLEM_CONTENT_TYPE not in answer.get("content", {}):
+                if int(status) >= 400 and int(status) != 414 and PROBLEM_CONTENT_TYPE not in answer.get("content", {}):
                     yield path, method, status

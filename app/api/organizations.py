@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
 from app.api.openapi import APIBlueprint, problems
 from app.api.pages import PageQuery
-from app.api.schemas import Address, StrictModel, Title
+from app.api.schemas import Address, JsonInt, StrictModel, Title
 from app.api.stats import OrganizationStats, StatsQuery, stats_window
 from app.domain.timefmt import rfc3339
 from app.models import Building, Organization
@@ -82,8 +82,8 @@ class BuildingRequest(StrictModel):
         decimal_places=4,
         description="The platform's share of each booking: platform_admin only (anyone else: 403).",
     )
-    default_base_price_clp: int | None = Field(default=None, ge=0, le=100_000_000)
-    max_upcoming_bookings_per_resident: int | None = Field(default=None, ge=0, le=1000)
+    default_base_price_clp: JsonInt | None = Field(default=None, ge=0, le=100_000_000)
+    max_upcoming_bookings_per_resident: JsonInt | None = Field(default=None, ge=0, le=1000)
 
     _tz = field_validator("timezone")(_validate_timezone)
 

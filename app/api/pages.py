@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.api.schemas import CURSOR_PATTERN
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
 class PageQuery(BaseModel):
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: str | None = Field(
+        default=None, max_length=512, pattern=CURSOR_PATTERN, description="The next_cursor of the previous page."
+    )
 
 
 def page(items: list[dict[str, object]], next_cursor: str | None) -> dict[str, object]:

@@ -14,7 +14,7 @@ from app.api.context import BEARER_SECURITY, current_principal, login_required, 
 from app.api.idempotency import current_claim, idempotent
 from app.api.openapi import APIBlueprint, problems
 from app.api.pages import PageQuery
-from app.api.schemas import CallbackField, JobAccepted, StrictModel, Title, UtcDatetime
+from app.api.schemas import CallbackField, JobAccepted, JsonInt, StrictModel, Title, UtcDatetime
 from app.domain.timefmt import rfc3339
 from app.models import PricingRule
 from app.representation import Document
@@ -37,7 +37,7 @@ class BlockPath(BaseModel):
 
 class RuleRequest(StrictModel):
     name: Title
-    priority: int = Field(ge=-1_000_000, le=1_000_000, description="Higher wins; ties go to the newest rule.")
+    priority: JsonInt = Field(ge=-1_000_000, le=1_000_000, description="Higher wins; ties go to the newest rule.")
     starts_at: UtcDatetime
     ends_at: UtcDatetime
     multiplier: Decimal = Field(gt=0, le=10, max_digits=6, decimal_places=4, examples=["2.0"])

@@ -13,7 +13,7 @@ from app.api.callbacks import validated_callback_url
 from app.api.context import BEARER_SECURITY, login_required, request_actor
 from app.api.idempotency import current_claim, idempotent
 from app.api.openapi import APIBlueprint
-from app.api.schemas import CallbackField, JobAccepted
+from app.api.schemas import CallbackField, JobAccepted, JsonBool, JsonInt
 from app.jobs import submit
 from app.problems import Problem
 from app.runtime import current_settings
@@ -24,10 +24,10 @@ bp = APIBlueprint(
 
 
 class PingRequest(CallbackField):
-    sleep_ms: int = Field(
+    sleep_ms: JsonInt = Field(
         default=0, ge=0, le=5000, description="How long the job sleeps (must be 0 when APP_ENV is production)."
     )
-    fail: bool = Field(default=False, description="End the job failed instead of succeeded.")
+    fail: JsonBool = Field(default=False, description="End the job failed instead of succeeded.")
 
 
 @bp.post("/ping", responses={202: JobAccepted})

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test lint format bench chaos clean-data
+.PHONY: run test fuzz lint format bench chaos clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ run: $(STAMP)  ## the whole stack on embedded Postgres/Redis (or DATABASE_URL/RE
 
 test: $(STAMP)  ## the whole suite against real Postgres, Redis and Celery workers
 	$(BIN)/python scripts/stack.py test $(PYTEST_ARGS)
+
+fuzz: $(STAMP)  ## schemathesis --checks all as every role, >= 2,000 cases each (make test runs >= 200)
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-60} FUZZ_MIN_CASES=2000 FUZZ_PHASES=examples,coverage,fuzzing,stateful \
+		$(BIN)/python scripts/stack.py test tests/integration/api/test_schemathesis.py -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -32,10 +32,22 @@ class StatsQuery(BaseModel):
     to: Instant | None = Field(default=None, description="End (exclusive); default now.")
 
 
+class BookingsByStatus(Document):
+    """How many bookings of the window are in each status (every status is present, 0 if none)."""
+
+    pending: int
+    confirmed: int
+    checked_in: int
+    checked_out: int
+    cancelled: int
+    no_show: int
+    overstay: int
+
+
 class StatsResponse(Document):
     """A building's figures over the window."""
 
-    bookings_by_status: dict[str, int]
+    bookings_by_status: BookingsByStatus
     revenue_clp: int
     commission_clp: int
     occupancy: float

@@ -133,3 +133,10 @@ def test_mfa_verify_takes_exactly_one_factor(document):
     schema = document["components"]["schemas"]["MfaVerifyRequest"]
     assert schema["oneOf"] == [{"required": ["code"]}, {"required": ["recovery_code"]}]
     assert schema["properties"]["code"]["type"] == schema["properties"]["recovery_code"]["type"] == "string"
+
+
+def test_bookings_by_status_names_every_booking_status(document):
+    from app.domain.bookings import BookingStatus
+
+    schema = document["components"]["schemas"]["BookingsByStatus"]
+    assert set(schema["required"]) == {str(s) for s in BookingStatus}

@@ -14,6 +14,3 @@ class PageQuery(BaseModel):
         default=None, max_length=512, pattern=CURSOR_PATTERN, description="The next_cursor of the previous page."
     )
 
-
-def page(items: list[dict[str, object]], next_cursor: str | None) -> dict[str, object]:
-    return {"items": items, "next_cursor": next_cursor}

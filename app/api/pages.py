@@ -13,4 +13,3 @@ class PageQuery(BaseModel):
     cursor: str | None = Field(
         default=None, max_length=512, pattern=CURSOR_PATTERN, description="The next_cursor of the previous page."
     )
-

@@ -1,9 +1,11 @@
 """The job document: what ``GET /v1/jobs/{id}``, job lists and webhooks show of a job.
 
-One model per job type, discriminated by ``type``: a ``booking.create`` job's ``result`` is a
-typed booking, a ``system.ping``'s is ``{"pong": true}``. The union is the ``JobDocument`` of the
+One model per job type, chosen by ``type``: a ``booking.create`` job's ``result`` is a typed
+booking, a ``system.ping``'s is ``{"pong": true}``. The union is the ``JobDocument`` of the
 OpenAPI document and the body of every job webhook; a test checks that every entry of
-``JOB_TYPES`` has its variant here.
+``JOB_TYPES`` has its variant here. A job of a type this version does not run (retired, or
+written by a newer release) is shown too, as ``UnknownTypeJob``: it never has a result, since the
+runner fails it (``internal-error``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, RootModel
+from pydantic import Discriminator, Field, RootModel, Tag
 
 from app.domain.timefmt import rfc3339
 from app.jobs.results import (
@@ -21,6 +23,7 @@ from app.jobs.results import (
     PingResult,
     RecalculationResult,
 )
+from app.jobs.types import JOB_TYPES
 from app.models import Job
 from app.representation import Document, Problem
 
@@ -73,14 +76,30 @@ class KeyRotationJob(_JobFields):
     result: KeyRotationResult | None
 
 
+class UnknownTypeJob(_JobFields):
+    """A job of a type this version does not run: it is failed by the runner, with no result."""
+
+    type: str = Field(json_schema_extra={"not": {"enum": sorted(JOB_TYPES)}})
+    result: None
+
+
+UNKNOWN_TYPE = "unknown"
+
+
+def _variant(document: Any) -> str:
+    kind = document.get("type") if isinstance(document, dict) else getattr(document, "type", None)
+    return kind if kind in JOB_TYPES else UNKNOWN_TYPE
+
+
 JobVariant = Annotated[
-    PingJob
-    | AvailabilityGenerationJob
-    | BookingCreateJob
-    | BookingCancelJob
-    | PricingRecalculationJob
-    | KeyRotationJob,
-    Field(discriminator="type"),
+    Annotated[PingJob, Tag("system.ping")]
+    | Annotated[AvailabilityGenerationJob, Tag("availability.generate")]
+    | Annotated[BookingCreateJob, Tag("booking.create")]
+    | Annotated[BookingCancelJob, Tag("booking.cancel")]
+    | Annotated[PricingRecalculationJob, Tag("pricing.recalculate")]
+    | Annotated[KeyRotationJob, Tag("keys.rotate")]
+    | Annotated[UnknownTypeJob, Tag(UNKNOWN_TYPE)],
+    Discriminator(_variant),
 ]
 
 

@@ -26,9 +26,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask_openapi3 import APIBlueprint as _APIBlueprint
+from flask_openapi3.models import Parameter, Schema
 from flask_openapi3.types import ParametersTuple
+from flask_openapi3.utils import parse_rule
 
 from app.api.context import LOGIN_REQUIRED
+from app.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from app.api.idempotency import IDEMPOTENT
 from app.api.schemas import ProblemDocument
 
@@ -84,6 +87,17 @@ def operation_problems(func: Callable[..., Any], method: str, *, authenticated: 
     return statuses
 
 
+def idempotency_key_parameter() -> Parameter:
+    """The optional ``Idempotency-Key`` header of an ``@idempotent`` POST (API.md)."""
+    return Parameter(
+        name=IDEMPOTENCY_HEADER,
+        **{"in": "header"},
+        required=False,
+        description="Replays the first answer (IDEMPOTENCY_TTL_SECONDS); the same key with another body: 422.",
+        schema=Schema(type="string", minLength=1, maxLength=255, pattern="^[\\x20-\\x7e]+$"),
+    )
+
+
 def operation_id(*, name: str = "", **_: Any) -> str:
     """The view's own name: ``create_booking``, not ``bookings_create_v1_bookings_post``."""
     return name
@@ -116,9 +130,13 @@ class APIBlueprint(_APIBlueprint):
         for status in sorted(wanted):
             documented.setdefault(status, problem_response(status))
         documented.setdefault(414, URI_TOO_LONG)
-        return super()._collect_openapi_info(
+        collected = super()._collect_openapi_info(
             rule, func, responses=documented, security=security, method=method, **kwargs
         )
+        if getattr(func, IDEMPOTENT, False) and kwargs.get("doc_ui", True) and self.doc_ui:
+            operation = getattr(self.paths[parse_rule(rule, url_prefix=self.url_prefix)], method.lower())
+            operation.parameters = [*(operation.parameters or []), idempotency_key_parameter()]
+        return collected
 
 
 def problem_statuses(document: dict[str, Any]) -> Iterable[tuple[str, str, str]]:

@@ -65,9 +65,14 @@ def test_every_operation_documents_the_problems_any_request_can_meet(document):
                 assert list(answer["content"]) == [PROBLEM_CONTENT_TYPE], (path, method, status)
 
 
-def test_idempotent_operations_document_the_409_of_a_key_in_flight(document):
-    assert "409" in document["paths"]["/v1/system/ping"]["post"]["responses"]
-    assert "409" in document["paths"]["/v1/bookings"]["post"]["responses"]
+def test_idempotent_operations_document_their_header_and_the_409_of_a_key_in_flight(document):
+    for path in ("/v1/system/ping", "/v1/bookings", "/v1/bookings/{booking_id}/cancel"):
+        operation = document["paths"][path]["post"]
+        assert "409" in operation["responses"]
+        (header,) = [p for p in operation["parameters"] if p["in"] == "header"]
+        assert header["name"] == "Idempotency-Key" and header["required"] is False
+    login = document["paths"]["/v1/auth/login"]["post"]
+    assert not [p for p in login.get("parameters", []) if p["in"] == "header"]
 
 
 @pytest.mark.parametrize("job_type", sorted(JOB_TYPES))

@@ -103,7 +103,8 @@ def schemathesis(live: LiveStack, headers: dict[str, str], report: Path, *operat
     ]
     for name, value in headers.items():
         argv += ["--header", f"{name}: {value}"]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    # Run from the test's own directory: schemathesis keeps a cache (.schemathesis/) where it runs.
+    done = subprocess.run(argv, cwd=report.parent, capture_output=True, text=True, timeout=1800)
     return done.returncode, done.stdout + done.stderr
 
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test test-prerequisites lint format bench chaos clean-data
+.PHONY: run test test-prerequisites fuzz lint format bench chaos clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test-prerequisites:
 	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
 	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q oathtool >/dev/null; }; }
 	@command -v oathtool >/dev/null || { echo "oathtool is missing: apt-get install oathtool" >&2; exit 1; }
+
+fuzz: $(STAMP)  ## schemathesis --checks all as every role, >= 2,000 cases each (make test runs >= 200)
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-60} FUZZ_MIN_CASES=2000 FUZZ_PHASES=examples,coverage,fuzzing,stateful \
+		$(BIN)/python scripts/stack.py test tests/integration/api/test_schemathesis.py -q $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff, the layer contracts (.importlinter) and the unit-of-work rule (no commit/rollback outside it)
 	$(BIN)/ruff check .

@@ -5,18 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from flask_openapi3 import APIBlueprint, Tag
+from flask_openapi3 import Tag
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
 from app.api.idempotency import idempotent
-from app.api.organizations import ERRORS
-from app.api.pages import PageQuery, page
-from app.api.schemas import JobAccepted, StrictModel, UtcDatetime
+from app.api.openapi import APIBlueprint, problems
+from app.api.pages import PageQuery
+from app.api.schemas import JobAccepted, JsonInt, StrictModel, UtcDatetime
 from app.domain.timefmt import rfc3339
 from app.extensions import db
 from app.jobs import submit
 from app.models import AvailabilityBlock, BlockStatus, VisitorSpot
+from app.representation import Document
 from app.security.rbac import Capability
 from app.services import inventory, organizations
 
@@ -41,10 +42,10 @@ class BlockRequest(StrictModel):
     start: UtcDatetime
     end: UtcDatetime
     duration: Literal["11h", "23h"]
-    base_price_clp: int = Field(ge=0, le=100_000_000)
+    base_price_clp: JsonInt = Field(ge=0, le=100_000_000)
 
 
-class BlockDocument(BaseModel):
+class BlockDocument(Document):
     id: str
     spot_id: str
     spot_number: str
@@ -55,8 +56,22 @@ class BlockDocument(BaseModel):
     price_clp: int
     status: str
 
+    @classmethod
+    def of(cls, block: AvailabilityBlock, spot_number: str) -> BlockDocument:
+        return cls(
+            id=str(block.id),
+            spot_id=str(block.spot_id),
+            spot_number=spot_number,
+            start=rfc3339(block.start_at) or "",
+            end=rfc3339(block.end_at) or "",
+            duration=block.duration,
+            base_price_clp=block.base_price_clp,
+            price_clp=block.price_clp,
+            status=str(block.status),
+        )
 
-class BlockPage(BaseModel):
+
+class BlockPage(Document):
     items: list[BlockDocument]
     next_cursor: str | None
 
@@ -72,26 +87,13 @@ class AvailabilityQuery(PageQuery):
     status: Literal["available", "reserved", "blocked"] | None = Field(default=None, description="Default available.")
 
 
-def block_document(block: AvailabilityBlock, spot_number: str) -> dict[str, object]:
-    return {
-        "id": str(block.id),
-        "spot_id": str(block.spot_id),
-        "spot_number": spot_number,
-        "start": rfc3339(block.start_at),
-        "end": rfc3339(block.end_at),
-        "duration": block.duration,
-        "base_price_clp": block.base_price_clp,
-        "price_clp": block.price_clp,
-        "status": block.status,
-    }
-
-
-def _spot_number(block: AvailabilityBlock) -> str:
+def block_document(block: AvailabilityBlock) -> dict[str, object]:
+    """A block just changed by this request (its spot is read by primary key, from the identity map)."""
     spot = db.session.get(VisitorSpot, block.spot_id)
-    return spot.spot_number if spot else ""
+    return BlockDocument.of(block, spot.spot_number if spot else "").model_dump(mode="json")
 
 
-@bp.post("/spots/<spot_id>/blocks", responses={201: BlockDocument, **ERRORS})
+@bp.post("/spots/<spot_id>/blocks", responses={201: BlockDocument, **problems(409)})
 @login_required
 def create_block(path: SpotPath, body: BlockRequest) -> tuple[dict[str, object], int]:
     """A hand-made block for a spot; overlapping another block of the spot is 409."""
@@ -104,33 +106,33 @@ def create_block(path: SpotPath, body: BlockRequest) -> tuple[dict[str, object],
         base_price_clp=body.base_price_clp,
         actor=request_actor(),
     )
-    return block_document(block, _spot_number(block)), 201
+    return block_document(block), 201
 
 
-@bp.post("/availability-blocks/<block_id>/block", responses={200: BlockDocument, **ERRORS})
+@bp.post("/availability-blocks/<block_id>/block", responses={200: BlockDocument, **problems(409)})
 @login_required
-def block(path: BlockPath) -> dict[str, object]:
+def block_availability(path: BlockPath) -> dict[str, object]:
     """Take an available block off sale (staff)."""
     changed = inventory.set_block_status(
         current_principal(), path.block_id, target=BlockStatus.BLOCKED, actor=request_actor()
     )
-    return block_document(changed, _spot_number(changed))
+    return block_document(changed)
 
 
-@bp.post("/availability-blocks/<block_id>/unblock", responses={200: BlockDocument, **ERRORS})
+@bp.post("/availability-blocks/<block_id>/unblock", responses={200: BlockDocument, **problems(409)})
 @login_required
-def unblock(path: BlockPath) -> dict[str, object]:
+def unblock_availability(path: BlockPath) -> dict[str, object]:
     """Put a blocked block back on sale (staff)."""
     changed = inventory.set_block_status(
         current_principal(), path.block_id, target=BlockStatus.AVAILABLE, actor=request_actor()
     )
-    return block_document(changed, _spot_number(changed))
+    return block_document(changed)
 
 
-@bp.post("/buildings/<building_id>/availability/generate", responses={202: JobAccepted, **ERRORS})
+@bp.post("/buildings/<building_id>/availability/generate", responses={202: JobAccepted})
 @login_required
 @idempotent
-def generate(path: BuildingPath) -> tuple[dict[str, object], int, dict[str, str]]:
+def generate_availability(path: BuildingPath) -> tuple[dict[str, object], int, dict[str, str]]:
     """Generate the next 30 days of blocks (a job; result ``{"created", "skipped"}``)."""
     organizations.get_building(current_principal(), path.building_id, Capability.MANAGE)
     document = submit(
@@ -141,9 +143,9 @@ def generate(path: BuildingPath) -> tuple[dict[str, object], int, dict[str, str]
     return document, 202, {"Location": document["status_url"]}
 
 
-@bp.get("/buildings/<building_id>/availability", responses={200: BlockPage, **ERRORS})
+@bp.get("/buildings/<building_id>/availability", responses={200: BlockPage})
 @login_required
-def search(path: BuildingPath, query: AvailabilityQuery) -> dict[str, object]:
+def search_availability(path: BuildingPath, query: AvailabilityQuery) -> dict[str, object]:
     """Blocks of the building, soonest first (any member or resident of the building)."""
     rows, next_cursor = inventory.search_availability(
         current_principal(),
@@ -156,4 +158,4 @@ def search(path: BuildingPath, query: AvailabilityQuery) -> dict[str, object]:
         cursor=query.cursor,
         actor=request_actor(),
     )
-    return page([block_document(b, n) for b, n in rows], next_cursor)
+    return BlockPage(items=[BlockDocument.of(b, n) for b, n in rows], next_cursor=next_cursor).model_dump(mode="json")

@@ -6,15 +6,16 @@ import uuid
 from typing import Literal
 
 from flask import Response
-from flask_openapi3 import APIBlueprint, Tag
+from flask_openapi3 import Tag
 from pydantic import BaseModel, Field
 
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
-from app.api.organizations import ERRORS
-from app.api.pages import PageQuery, page
+from app.api.openapi import APIBlueprint, problems
+from app.api.pages import PageQuery
 from app.api.schemas import StrictModel
 from app.domain.timefmt import rfc3339
 from app.models import BlocklistEntry
+from app.representation import Document
 from app.services import blocklist
 
 bp = APIBlueprint(
@@ -30,7 +31,7 @@ class EntryRequest(StrictModel):
     organization_id: uuid.UUID | None = None
 
 
-class EntryDocument(BaseModel):
+class EntryDocument(Document):
     id: str
     scope: str
     type: str
@@ -40,8 +41,21 @@ class EntryDocument(BaseModel):
     organization_id: str | None
     created_at: str
 
+    @classmethod
+    def of(cls, entry: BlocklistEntry) -> EntryDocument:
+        return cls(
+            id=str(entry.id),
+            scope=str(entry.scope),
+            type=str(entry.type),
+            value=entry.value,
+            reason=entry.reason,
+            building_id=str(entry.building_id) if entry.building_id else None,
+            organization_id=str(entry.organization_id) if entry.organization_id else None,
+            created_at=rfc3339(entry.created_at) or "",
+        )
 
-class EntryPage(BaseModel):
+
+class EntryPage(Document):
     items: list[EntryDocument]
     next_cursor: str | None
 
@@ -54,30 +68,17 @@ class EntryQuery(PageQuery):
     building_id: uuid.UUID | None = Field(default=None, description="Entries that apply to this building.")
 
 
-def entry_document(entry: BlocklistEntry) -> dict[str, object]:
-    return {
-        "id": str(entry.id),
-        "scope": entry.scope,
-        "type": entry.type,
-        "value": entry.value,
-        "reason": entry.reason,
-        "building_id": str(entry.building_id) if entry.building_id else None,
-        "organization_id": str(entry.organization_id) if entry.organization_id else None,
-        "created_at": rfc3339(entry.created_at),
-    }
-
-
-@bp.post("", responses={201: EntryDocument, **ERRORS})
+@bp.post("", responses={201: EntryDocument, **problems(404, 409)})
 @login_required
-def add(body: EntryRequest) -> tuple[dict[str, object], int]:
+def add_blocklist_entry(body: EntryRequest) -> tuple[dict[str, object], int]:
     """Ban a value: in a building, in an organization, or (neither id; platform_admin) everywhere."""
     entry = blocklist.add(current_principal(), blocklist.EntryFields(**body.model_dump()), request_actor())
-    return entry_document(entry), 201
+    return EntryDocument.of(entry).model_dump(mode="json"), 201
 
 
-@bp.get("", responses={200: EntryPage, **ERRORS})
+@bp.get("", responses={200: EntryPage, **problems(404)})
 @login_required
-def list_(query: EntryQuery) -> dict[str, object]:
+def list_blocklist_entries(query: EntryQuery) -> dict[str, object]:
     """Entries you may see; with ``building_id``, those that apply to that building.
 
     Platform staff: every entry. org_admin: the organization's and its buildings'. building_admin:
@@ -86,11 +87,12 @@ def list_(query: EntryQuery) -> dict[str, object]:
     rows, next_cursor = blocklist.list_entries(
         current_principal(), query.building_id, limit=query.limit, cursor=query.cursor, actor=request_actor()
     )
-    return page([entry_document(e) for e in rows], next_cursor)
+    return EntryPage(items=[EntryDocument.of(e) for e in rows], next_cursor=next_cursor).model_dump(mode="json")
 
 
-@bp.delete("/<entry_id>", responses={204: None, **ERRORS})
+@bp.delete("/<entry_id>", responses={204: None})
 @login_required
-def remove(path: EntryPath) -> Response:
+def remove_blocklist_entry(path: EntryPath) -> Response:
+    """Lift a ban."""
     blocklist.remove(current_principal(), path.entry_id, request_actor())
     return Response(status=204)

@@ -3,33 +3,37 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
-from flask_openapi3 import APIBlueprint, Tag
+from flask_openapi3 import Tag
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.api.callbacks import validated_callback_url
 from app.api.context import BEARER_SECURITY, client_ip, current_principal, login_required, request_actor
 from app.api.idempotency import idempotent
-from app.api.pages import PageQuery, page
+from app.api.openapi import APIBlueprint, problems
+from app.api.pages import PageQuery
 from app.api.schemas import (
-    PROBLEM_RESPONSES,
     CallbackField,
     JobAccepted,
+    JsonInt,
     PersonName,
-    ProblemDocument,
     StrictModel,
     UtcDatetime,
+    exactly_one_of,
+    no_nulls,
 )
 from app.domain.bookings import InvalidPlate, normalize_plate
 from app.domain.identity import InvalidIdentity, normalize_phone
 from app.jobs import submit
+from app.jobs.results import BookingDocument
+from app.models import Booking
+from app.representation import Document
 from app.security import rbac
 from app.security.rbac import Capability
 from app.services import booking_documents, booking_queries, gate
 
 bp = APIBlueprint("bookings", __name__, url_prefix="/v1", abp_tags=[Tag(name="bookings")], abp_security=BEARER_SECURITY)
-ERRORS = {**PROBLEM_RESPONSES, 403: ProblemDocument, 404: ProblemDocument, 409: ProblemDocument}
 
 
 class BookingRequest(CallbackField):
@@ -37,7 +41,9 @@ class BookingRequest(CallbackField):
     visitor_name: PersonName
     vehicle_plate: str = Field(min_length=1, max_length=32, description="Normalized: AB-12·34 -> AB1234 (4-8).")
     visitor_phone: str | None = Field(default=None, max_length=32, description="E.164, or a 9-digit Chilean mobile.")
-    expected_price_clp: int | None = Field(default=None, ge=0, description="Refused with price-changed if it differs.")
+    expected_price_clp: JsonInt | None = Field(
+        default=None, ge=0, description="Refused with price-changed if it differs."
+    )
 
     @field_validator("vehicle_plate")
     @classmethod
@@ -62,24 +68,7 @@ class BookingPath(BaseModel):
     booking_id: uuid.UUID
 
 
-class BookingDocument(BaseModel):
-    id: str
-    status: str
-    confirmation_code: str
-    price_clp: int
-    commission_clp: int
-    availability_block_id: str
-    building_id: str
-    spot_number: str
-    start: str
-    end: str
-    visitor_name: str
-    vehicle_plate: str
-    visitor_phone: str | None
-    created_at: str
-
-
-class BookingPage(BaseModel):
+class BookingPage(Document):
     items: list[BookingDocument]
     next_cursor: str | None
 
@@ -99,8 +88,17 @@ class CancelRequest(CallbackField):
 
 
 class LookupRequest(StrictModel):
+    """Exactly one of ``confirmation_code`` or ``vehicle_plate``."""
+
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("confirmation_code", "vehicle_plate"))
+
     confirmation_code: str | None = Field(default=None, min_length=1, max_length=16)
     vehicle_plate: str | None = Field(default=None, min_length=1, max_length=32)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_key(cls, data: Any) -> Any:
+        return no_nulls(data, ("confirmation_code", "vehicle_plate"))
 
     @model_validator(mode="after")
     def _exactly_one(self) -> LookupRequest:
@@ -113,14 +111,14 @@ class GateRequest(StrictModel):
     observed_plate: str | None = Field(default=None, max_length=32)
 
 
-def _document(booking: object) -> dict[str, object]:
-    return booking_documents.document_of(booking)  # type: ignore[arg-type]
+def _document(booking: Booking) -> dict[str, object]:
+    return BookingDocument.of(booking, booking_documents.spot_number_of(booking)).model_dump(mode="json")
 
 
-@bp.post("/bookings", responses={202: JobAccepted, **ERRORS})
+@bp.post("/bookings", responses={202: JobAccepted})
 @login_required
 @idempotent
-def create(body: BookingRequest) -> tuple[dict[str, object], int, dict[str, str]]:
+def create_booking(body: BookingRequest) -> tuple[dict[str, object], int, dict[str, str]]:
     """Book a block for a visitor (resident). A ``booking.create`` job: poll it or pass a callback_url."""
     rbac.require(current_principal(), Capability.BOOK)
     payload = {**body.model_dump(mode="json", exclude={"callback_url"}), "ip": client_ip()}
@@ -133,16 +131,16 @@ def create(body: BookingRequest) -> tuple[dict[str, object], int, dict[str, str]
     return document, 202, {"Location": document["status_url"]}
 
 
-@bp.get("/bookings/<booking_id>", responses={200: BookingDocument, **ERRORS})
+@bp.get("/bookings/<booking_id>", responses={200: BookingDocument})
 @login_required
-def get(path: BookingPath) -> dict[str, object]:
+def get_booking(path: BookingPath) -> dict[str, object]:
     """A booking of yours, or of a building you staff."""
     return _document(booking_queries.visible_booking(current_principal(), path.booking_id, request_actor()))
 
 
-@bp.get("/bookings", responses={200: BookingPage, **ERRORS})
+@bp.get("/bookings", responses={200: BookingPage})
 @login_required
-def list_(query: BookingListQuery) -> dict[str, object]:
+def list_bookings(query: BookingListQuery) -> dict[str, object]:
     """Residents: their own bookings; staff: the bookings of the buildings they work in."""
     rows, next_cursor = booking_queries.list_bookings(
         current_principal(),
@@ -153,13 +151,13 @@ def list_(query: BookingListQuery) -> dict[str, object]:
         cursor=query.cursor,
         actor=request_actor(),
     )
-    return page(booking_documents.booking_documents(rows), next_cursor)
+    return BookingPage(items=booking_documents.booking_documents(rows), next_cursor=next_cursor).model_dump(mode="json")
 
 
-@bp.post("/bookings/<booking_id>/cancel", responses={202: JobAccepted, **ERRORS})
+@bp.post("/bookings/<booking_id>/cancel", responses={202: JobAccepted, **problems(409)})
 @login_required
 @idempotent
-def cancel(path: BookingPath, body: CancelRequest) -> tuple[dict[str, object], int, dict[str, str]]:
+def cancel_booking(path: BookingPath, body: CancelRequest) -> tuple[dict[str, object], int, dict[str, str]]:
     """Cancel a booking (the resident before the block starts, or the building's staff). A job."""
     booking_queries.booking_for(current_principal(), path.booking_id, Capability.CANCEL_BOOKING)
     document = submit(
@@ -171,23 +169,23 @@ def cancel(path: BookingPath, body: CancelRequest) -> tuple[dict[str, object], i
     return document, 202, {"Location": document["status_url"]}
 
 
-@bp.post("/gate/lookup", responses={200: BookingDocument, **ERRORS})
+@bp.post("/gate/lookup", responses={200: BookingDocument, **problems(404)})
 @login_required
-def lookup(body: LookupRequest) -> dict[str, object]:
+def lookup_booking(body: LookupRequest) -> dict[str, object]:
     """Find a booking of your building by confirmation code or vehicle plate (concierge, building_admin)."""
     return _document(
         gate.lookup(current_principal(), confirmation_code=body.confirmation_code, vehicle_plate=body.vehicle_plate)
     )
 
 
-@bp.post("/bookings/<booking_id>/check-in", responses={200: BookingDocument, **ERRORS})
+@bp.post("/bookings/<booking_id>/check-in", responses={200: BookingDocument, **problems(409)})
 @login_required
 def check_in(path: BookingPath, body: GateRequest) -> dict[str, object]:
     """Check the guest in: from 30 minutes before the block starts until it ends, once."""
     return _document(gate.check_in(current_principal(), path.booking_id, body.observed_plate, request_actor()))
 
 
-@bp.post("/bookings/<booking_id>/check-out", responses={200: BookingDocument, **ERRORS})
+@bp.post("/bookings/<booking_id>/check-out", responses={200: BookingDocument, **problems(409)})
 @login_required
 def check_out(path: BookingPath, body: GateRequest) -> dict[str, object]:
     """Check the guest out."""

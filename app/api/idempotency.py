@@ -17,6 +17,8 @@ from app.services import idempotency
 F = TypeVar("F", bound=Callable[..., Any])
 
 HEADER = "Idempotency-Key"
+#: The view attribute ``app.api.openapi`` reads (``functools.wraps`` carries it up).
+IDEMPOTENT = "idempotent"
 
 
 def idempotent(view: F) -> F:
@@ -55,6 +57,7 @@ def idempotent(view: F) -> F:
             )
         return response
 
+    setattr(wrapper, IDEMPOTENT, True)  # app.api.openapi documents the 409 of a key in flight
     return cast(F, wrapper)
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from flask_openapi3 import APIBlueprint, Tag
+from flask_openapi3 import Tag
 from pydantic import BaseModel, Field
 
 from app.api.context import BEARER_SECURITY, current_principal, login_required
-from app.api.schemas import PROBLEM_RESPONSES, JobDocument, JobPage, ProblemDocument
-from app.jobs import job_document, list_jobs, wait_for_job
+from app.api.openapi import APIBlueprint
+from app.api.schemas import CURSOR_PATTERN
+from app.jobs import list_jobs as jobs_of
+from app.jobs import wait_for_job
+from app.jobs.documents import JobDocument, JobPage, job_model
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/v1/jobs", abp_tags=[Tag(name="jobs")], abp_security=BEARER_SECURITY)
 
@@ -26,24 +29,29 @@ class JobQuery(BaseModel):
 
 
 class JobListQuery(BaseModel):
-    type: str | None = Field(default=None, max_length=64)
+    type: str | None = Field(default=None, max_length=64, description="One of the job types, e.g. booking.create.")
     status: Literal["queued", "running", "succeeded", "failed"] | None = None
     limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: str | None = Field(
+        default=None, max_length=512, pattern=CURSOR_PATTERN, description="The next_cursor of the previous page."
+    )
 
 
-@bp.get("/<job_id>", responses={200: JobDocument, 404: ProblemDocument, **PROBLEM_RESPONSES})
+@bp.get("/<job_id>", responses={200: JobDocument})
 @login_required
 def get_job(path: JobPath, query: JobQuery) -> dict[str, object]:
     """A job you submitted; ``?wait=N`` answers as soon as it is terminal (or after N seconds)."""
-    return job_document(wait_for_job(current_principal(), path.job_id, query.wait))
+    return job_model(wait_for_job(current_principal(), path.job_id, query.wait)).model_dump(
+        mode="json", exclude_unset=True
+    )
 
 
-@bp.get("", responses={200: JobPage, **PROBLEM_RESPONSES})
+@bp.get("", responses={200: JobPage})
 @login_required
-def get_jobs(query: JobListQuery) -> dict[str, object]:
+def list_jobs(query: JobListQuery) -> dict[str, object]:
     """Your jobs, newest first."""
-    rows, next_cursor = list_jobs(
+    rows, next_cursor = jobs_of(
         current_principal(), job_type=query.type, status=query.status, limit=query.limit, cursor=query.cursor
     )
-    return {"items": [job_document(job) for job in rows], "next_cursor": next_cursor}
+    items = [job_model(job).root for job in rows]
+    return JobPage(items=items, next_cursor=next_cursor).model_dump(mode="json", exclude_unset=True)

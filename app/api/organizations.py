@@ -6,15 +6,17 @@ import uuid
 from decimal import Decimal
 from typing import Literal
 
-from flask_openapi3 import APIBlueprint, Tag
+from flask_openapi3 import Tag
 from pydantic import BaseModel, Field, field_validator
 
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
-from app.api.pages import PageQuery, page
-from app.api.schemas import PROBLEM_RESPONSES, Address, Email, ProblemDocument, StrictModel, Title
-from app.api.stats import StatsQuery, StatsResponse, stats_window
+from app.api.openapi import APIBlueprint, problems
+from app.api.pages import PageQuery
+from app.api.schemas import Address, Email, JsonInt, StrictModel, Title
+from app.api.stats import OrganizationStats, StatsQuery, stats_window
 from app.domain.timefmt import rfc3339
 from app.models import Building, Organization
+from app.representation import Document
 from app.services import organizations, stats
 
 bp = APIBlueprint(
@@ -24,7 +26,6 @@ bp = APIBlueprint(
     abp_tags=[Tag(name="organizations")],
     abp_security=BEARER_SECURITY,
 )
-ERRORS = {**PROBLEM_RESPONSES, 403: ProblemDocument, 404: ProblemDocument, 409: ProblemDocument}
 
 
 class OrganizationPath(BaseModel):
@@ -35,9 +36,13 @@ class OrganizationRequest(StrictModel):
     name: Title
 
 
-class OrganizationDocument(BaseModel):
+class OrganizationDocument(Document):
     id: str
     name: str
+
+    @classmethod
+    def of(cls, organization: Organization) -> OrganizationDocument:
+        return cls(id=str(organization.id), name=organization.name)
 
 
 class MemberRequest(StrictModel):
@@ -47,7 +52,7 @@ class MemberRequest(StrictModel):
     building_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
 
 
-class MemberCreated(BaseModel):
+class MemberCreated(Document):
     user_id: str
     membership_id: str
 
@@ -77,13 +82,13 @@ class BuildingRequest(StrictModel):
         decimal_places=4,
         description="The platform's share of each booking: platform_admin only (anyone else: 403).",
     )
-    default_base_price_clp: int | None = Field(default=None, ge=0, le=100_000_000)
-    max_upcoming_bookings_per_resident: int | None = Field(default=None, ge=0, le=1000)
+    default_base_price_clp: JsonInt | None = Field(default=None, ge=0, le=100_000_000)
+    max_upcoming_bookings_per_resident: JsonInt | None = Field(default=None, ge=0, le=1000)
 
     _tz = field_validator("timezone")(_validate_timezone)
 
 
-class BuildingDocument(BaseModel):
+class BuildingDocument(Document):
     id: str
     organization_id: str
     name: str
@@ -96,50 +101,45 @@ class BuildingDocument(BaseModel):
     is_active: bool
     created_at: str
 
+    @classmethod
+    def of(cls, building: Building) -> BuildingDocument:
+        return cls(
+            id=str(building.id),
+            organization_id=str(building.organization_id),
+            name=building.name,
+            address=building.address,
+            timezone=building.timezone,
+            contact_email=building.contact_email,
+            commission_rate=format(building.commission_rate, "f"),
+            default_base_price_clp=building.default_base_price_clp,
+            max_upcoming_bookings_per_resident=building.max_upcoming_bookings_per_resident,
+            is_active=building.is_active,
+            created_at=rfc3339(building.created_at) or "",
+        )
 
-class BuildingPage(BaseModel):
+
+class BuildingPage(Document):
     items: list[BuildingDocument]
     next_cursor: str | None
 
 
-def organization_document(organization: Organization) -> dict[str, object]:
-    return {"id": str(organization.id), "name": organization.name}
-
-
-def building_document(building: Building) -> dict[str, object]:
-    return {
-        "id": str(building.id),
-        "organization_id": str(building.organization_id),
-        "name": building.name,
-        "address": building.address,
-        "timezone": building.timezone,
-        "contact_email": building.contact_email,
-        "commission_rate": format(building.commission_rate, "f"),
-        "default_base_price_clp": building.default_base_price_clp,
-        "max_upcoming_bookings_per_resident": building.max_upcoming_bookings_per_resident,
-        "is_active": building.is_active,
-        "created_at": rfc3339(building.created_at),
-    }
-
-
-@bp.post("", responses={201: OrganizationDocument, **ERRORS})
+@bp.post("", responses={201: OrganizationDocument, **problems(409)})
 @login_required
 def create_organization(body: OrganizationRequest) -> tuple[dict[str, object], int]:
     """Create an organization (platform_admin)."""
     organization = organizations.create_organization(current_principal(), body.name, request_actor())
-    return organization_document(organization), 201
+    return OrganizationDocument.of(organization).model_dump(mode="json"), 201
 
 
-@bp.get("/<organization_id>", responses={200: OrganizationDocument, **ERRORS})
+@bp.get("/<organization_id>", responses={200: OrganizationDocument})
 @login_required
 def get_organization(path: OrganizationPath) -> dict[str, object]:
     """An organization you belong to."""
-    return organization_document(
-        organizations.get_organization(current_principal(), path.organization_id, request_actor())
-    )
+    organization = organizations.get_organization(current_principal(), path.organization_id, request_actor())
+    return OrganizationDocument.of(organization).model_dump(mode="json")
 
 
-@bp.post("/<organization_id>/members", responses={201: MemberCreated, **ERRORS})
+@bp.post("/<organization_id>/members", responses={201: MemberCreated, **problems(409)})
 @login_required
 def add_member(path: OrganizationPath, body: MemberRequest) -> tuple[dict[str, object], int]:
     """Give a person a staff role (org_admin); a new account is created when the e-mail has none."""
@@ -152,32 +152,33 @@ def add_member(path: OrganizationPath, body: MemberRequest) -> tuple[dict[str, o
         building_ids=body.building_ids,
         actor=request_actor(),
     )
-    return {"user_id": str(membership.user_id), "membership_id": str(membership.id)}, 201
+    return MemberCreated(user_id=str(membership.user_id), membership_id=str(membership.id)).model_dump(mode="json"), 201
 
 
-@bp.post("/<organization_id>/buildings", responses={201: BuildingDocument, **ERRORS})
+@bp.post("/<organization_id>/buildings", responses={201: BuildingDocument, **problems(409)})
 @login_required
 def create_building(path: OrganizationPath, body: BuildingRequest) -> tuple[dict[str, object], int]:
     """Add a building to the organization (org_admin; ``commission_rate``: platform_admin)."""
     building = organizations.create_building(
         current_principal(), path.organization_id, organizations.BuildingFields(**body.model_dump()), request_actor()
     )
-    return building_document(building), 201
+    return BuildingDocument.of(building).model_dump(mode="json"), 201
 
 
-@bp.get("/<organization_id>/buildings", responses={200: BuildingPage, **ERRORS})
+@bp.get("/<organization_id>/buildings", responses={200: BuildingPage})
 @login_required
 def list_buildings(path: OrganizationPath, query: PageQuery) -> dict[str, object]:
     """The organization's buildings you may see."""
     rows, next_cursor = organizations.list_buildings(
         current_principal(), path.organization_id, limit=query.limit, cursor=query.cursor, actor=request_actor()
     )
-    return page([building_document(b) for b in rows], next_cursor)
+    return BuildingPage(items=[BuildingDocument.of(b) for b in rows], next_cursor=next_cursor).model_dump(mode="json")
 
 
-@bp.get("/<organization_id>/stats", responses={200: StatsResponse, **ERRORS})
+@bp.get("/<organization_id>/stats", responses={200: OrganizationStats})
 @login_required
-def organization_stats(path: OrganizationPath, query: StatsQuery) -> dict[str, object]:
+def get_organization_stats(path: OrganizationPath, query: StatsQuery) -> dict[str, object]:
     """Bookings, revenue, commission and occupancy, summed over the buildings you may see."""
     start, end = stats_window(query)
-    return stats.organization_stats(current_principal(), path.organization_id, start, end, request_actor())
+    summary = stats.organization_stats(current_principal(), path.organization_id, start, end, request_actor())
+    return OrganizationStats.model_validate(summary).model_dump(mode="json")

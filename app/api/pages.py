@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.api.schemas import CURSOR_PATTERN
 from app.models.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
 class PageQuery(BaseModel):
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(default=None, max_length=512)
-
-
-def page(items: list[dict[str, object]], next_cursor: str | None) -> dict[str, object]:
-    return {"items": items, "next_cursor": next_cursor}
+    cursor: str | None = Field(
+        default=None, max_length=512, pattern=CURSOR_PATTERN, description="The next_cursor of the previous page."
+    )

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from flask import request
-from flask_openapi3 import APIBlueprint, Tag
+from flask_openapi3 import Tag
 from pydantic import BaseModel, Field
 
 from app.api.context import BEARER_SECURITY, client_ip, current_principal, login_required, request_actor
-from app.api.schemas import PROBLEM_RESPONSES, Code, Email, PersonName, ProblemDocument, StrictModel
+from app.api.openapi import APIBlueprint, problems
+from app.api.schemas import Code, Email, PersonName, StrictModel
 from app.domain.timefmt import rfc3339
 from app.models import Resident
+from app.representation import Document
 from app.security.rate_limits import limit_class
 from app.services import residents
 from app.services.audit import Actor
 
 bp = APIBlueprint("residents", __name__, url_prefix="/v1", abp_tags=[Tag(name="residents")])
-ERRORS = {**PROBLEM_RESPONSES, 403: ProblemDocument, 404: ProblemDocument, 409: ProblemDocument, 429: ProblemDocument}
 
 
 class RegisterRequest(StrictModel):
@@ -31,16 +33,16 @@ class RegisterRequest(StrictModel):
     unit_number: Code
 
 
-class Registered(BaseModel):
+class Registered(Document):
     id: str
-    status: str
+    status: Literal["pending_verification"]
 
 
 class ResidentPath(BaseModel):
     resident_id: uuid.UUID
 
 
-class ResidentDocument(BaseModel):
+class ResidentDocument(Document):
     id: str
     user_id: str
     email: str
@@ -55,31 +57,32 @@ class ResidentDocument(BaseModel):
     verified_at: str | None
     created_at: str
 
+    @classmethod
+    def of(cls, resident: Resident, unit_number: str, email: str) -> ResidentDocument:
+        """From the profile, its unit's number and its account's e-mail (lists read them in one query)."""
+        return cls(
+            id=str(resident.id),
+            user_id=str(resident.user_id),
+            email=email,
+            building_id=str(resident.building_id),
+            unit_id=str(resident.unit_id),
+            unit_number=unit_number,
+            first_name=resident.first_name,
+            last_name=resident.last_name,
+            rut=resident.rut,
+            phone=resident.phone,
+            status=str(resident.status),
+            verified_at=rfc3339(resident.verified_at),
+            created_at=rfc3339(resident.created_at) or "",
+        )
 
-class ResidentPage(BaseModel):
+
+class ResidentPage(Document):
     items: list[ResidentDocument]
     next_cursor: str | None
 
 
-def resident_document(resident: Resident, unit_number: str, email: str) -> dict[str, object]:
-    return {
-        "id": str(resident.id),
-        "user_id": str(resident.user_id),
-        "email": email,
-        "building_id": str(resident.building_id),
-        "unit_id": str(resident.unit_id),
-        "unit_number": unit_number,
-        "first_name": resident.first_name,
-        "last_name": resident.last_name,
-        "rut": resident.rut,
-        "phone": resident.phone,
-        "status": str(resident.status),
-        "verified_at": rfc3339(resident.verified_at),
-        "created_at": rfc3339(resident.created_at),
-    }
-
-
-@bp.post("/auth/register", responses={201: Registered, **ERRORS})
+@bp.post("/auth/register", responses={201: Registered, **problems(404, 409)})
 @limit_class("register")
 def register(body: RegisterRequest) -> tuple[dict[str, object], int]:
     """Resident self sign-up: an unverified resident of one unit, who can log in but not book yet."""
@@ -87,11 +90,14 @@ def register(body: RegisterRequest) -> tuple[dict[str, object], int]:
         residents.Registration(**body.model_dump()),
         Actor("human", None, client_ip(), request.headers.get("User-Agent")),
     )
-    return {"id": str(resident.id), "status": "pending_verification"}, 201
+    return Registered(id=str(resident.id), status="pending_verification").model_dump(mode="json"), 201
 
 
-@bp.post("/residents/<resident_id>/verify", responses={200: ResidentDocument, **ERRORS}, security=BEARER_SECURITY)
+@bp.post(
+    "/residents/<resident_id>/verify", responses={200: ResidentDocument, **problems(409)}, security=BEARER_SECURITY
+)
 @login_required
-def verify(path: ResidentPath) -> dict[str, object]:
+def verify_resident(path: ResidentPath) -> dict[str, object]:
     """Verify a resident of your building (org_admin, building_admin); they may book from now on."""
-    return resident_document(*residents.verify(current_principal(), path.resident_id, request_actor()))
+    verified = residents.verify(current_principal(), path.resident_id, request_actor())
+    return ResidentDocument.of(*verified).model_dump(mode="json")

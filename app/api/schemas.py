@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
     GetCoreSchemaHandler,
+    Strict,
     StringConstraints,
 )
 from pydantic_core import CoreSchema, core_schema
 
 from app.domain.identity import MAX_EMAIL_LENGTH, normalize_email
+from app.jobs.documents import JobAccepted as JobAccepted
+from app.jobs.documents import JobDocument as JobDocument
+from app.jobs.documents import JobPage as JobPage
+from app.jobs.documents import JobProgress as JobProgress
+from app.representation import Problem
+from app.representation import ProblemError as ProblemError
 
 # Short human texts: surrounding spaces are removed first, so "   " is refused as empty.
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
@@ -49,9 +59,58 @@ def _to_utc(value: datetime) -> datetime:
         raise ValueError("the instant is out of range") from exc
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _no_timestamp(value: Any) -> Any:
+    """An instant is an RFC 3339 text (the documented ``date-time``), never a Unix timestamp number."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("an RFC 3339 date-time is expected, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON integer: ``true`` or ``"5"`` are not numbers (5.0 is, as JSON Schema says)."""
+    if isinstance(value, bool | str):
+        raise ValueError("an integer is expected")
+    return value
+
+
 #: An instant with an explicit offset, held in UTC (PostgreSQL accepts offsets of +-15:59 only, and
 #: every comparison and display is in UTC anyway).
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_no_timestamp), AfterValidator(_to_utc)]
+#: Numbers and booleans of request bodies are what their schema says, not whatever pydantic can
+#: coerce (``"5"``, ``true`` as 1, ``"yes"`` as true): the document and the code accept the same.
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+JsonBool = Annotated[bool, Strict()]
+#: ``next_cursor`` as it came back: opaque base64url. One we did not issue is a 422 at ``/cursor``.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+def exactly_one_of(*names: str) -> Callable[[dict[str, Any]], None]:
+    """``json_schema_extra`` of a body that takes exactly one of ``names``: a ``oneOf`` of requireds.
+
+    The fields are optional strings in pydantic (``str | None``); in the document each is its
+    non-null type, and ``oneOf`` says that exactly one is present. Pair it with ``no_nulls``.
+    """
+
+    def shape(schema: dict[str, Any]) -> None:
+        for name in names:
+            field = schema["properties"][name]
+            variants = [v for v in field.pop("anyOf", []) if v.get("type") != "null"]
+            if variants:
+                field.update(variants[0])
+            field.pop("default", None)
+        schema["oneOf"] = [{"required": [name]} for name in names]
+
+    return shape
+
+
+def no_nulls(data: Any, names: tuple[str, ...]) -> Any:
+    """A ``mode="before"`` check: leave out the field you do not send rather than sending null."""
+    if isinstance(data, dict) and any(name in data and data[name] is None for name in names):
+        raise ValueError(f"{' and '.join(names)} are strings; leave out the one you do not send")
+    return data
 
 
 class StrictModel(BaseModel):
@@ -60,49 +119,9 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ProblemError(BaseModel):
-    pointer: str
-    detail: str
-
-
-class ProblemDocument(BaseModel):
-    """RFC 9457 problem document (``application/problem+json``)."""
-
-    type: str = Field(examples=["/problems/validation-error"])
-    title: str
-    status: int
-    detail: str
-    trace_id: str | None = None
-    errors: list[ProblemError] | None = None
-
-
-class JobProgress(BaseModel):
-    done: int
-    total: int
-
-
-class JobDocument(BaseModel):
-    id: str
-    type: str
-    status: Literal["queued", "running", "succeeded", "failed"]
-    progress: JobProgress | None
-    result: dict[str, Any] | None
-    error: ProblemDocument | None
-    attempts: int
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-
-
-class JobAccepted(BaseModel):
-    job_id: str
-    status: Literal["queued"]
-    status_url: str
-
-
-class JobPage(BaseModel):
-    items: list[JobDocument]
-    next_cursor: str | None
+#: The error shape (``Problem`` in the OpenAPI document) and the job documents, defined below the
+#: API because job webhooks send them too.
+ProblemDocument = Problem
 
 
 class CallbackField(StrictModel):
@@ -111,12 +130,3 @@ class CallbackField(StrictModel):
     callback_url: AnyHttpUrl | None = Field(
         default=None, description="POSTed the final job document, signed per Standard Webhooks."
     )
-
-
-PROBLEM_RESPONSES: dict[int, type[BaseModel]] = {
-    400: ProblemDocument,
-    401: ProblemDocument,
-    413: ProblemDocument,
-    415: ProblemDocument,
-    422: ProblemDocument,
-}

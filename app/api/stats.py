@@ -3,31 +3,69 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.problems import Problem
+from app.representation import Document
 
 DEFAULT_WINDOW_DAYS = 30
+
+
+def _no_timestamp(value: Any) -> Any:
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    ):
+        raise ValueError("an RFC 3339 date-time or a date is expected")
+    return value
+
+
+#: A date (UTC midnight) or a date-time (UTC when it has no offset); never a timestamp number.
+Instant = Annotated[datetime | date, BeforeValidator(_no_timestamp)]
 
 
 class StatsQuery(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    from_: datetime | date | None = Field(
-        default=None, alias="from", description="Start (inclusive); default 30 days ago."
-    )
-    to: datetime | date | None = Field(default=None, description="End (exclusive); default now.")
+    from_: Instant | None = Field(default=None, alias="from", description="Start (inclusive); default 30 days ago.")
+    to: Instant | None = Field(default=None, description="End (exclusive); default now.")
 
 
-class StatsResponse(BaseModel):
-    bookings_by_status: dict[str, int]
+class BookingsByStatus(Document):
+    """How many bookings of the window are in each status (every status is present, 0 if none)."""
+
+    pending: int
+    confirmed: int
+    checked_in: int
+    checked_out: int
+    cancelled: int
+    no_show: int
+    overstay: int
+
+
+class StatsResponse(Document):
+    """A building's figures over the window."""
+
+    bookings_by_status: BookingsByStatus
     revenue_clp: int
     commission_clp: int
     occupancy: float
     offered_hours: float
     booked_hours: float
-    buildings: list[dict[str, object]] | None = None
+
+
+class BuildingStatsItem(StatsResponse):
+    """One building's figures inside an organization's."""
+
+    building_id: str
+    name: str
+
+
+class OrganizationStats(StatsResponse):
+    """The sums over the buildings the caller may see, and each building's own figures."""
+
+    buildings: list[BuildingStatsItem]
 
 
 def _instant(value: datetime | date) -> datetime:

@@ -6,13 +6,14 @@ only tests need one (422 ``validation-error`` pointing at ``/sleep_ms``, nothing
 
 from __future__ import annotations
 
-from flask_openapi3 import APIBlueprint, Tag
+from flask_openapi3 import Tag
 from pydantic import Field
 
 from app.api.callbacks import validated_callback_url
 from app.api.context import BEARER_SECURITY, login_required, request_actor
 from app.api.idempotency import idempotent
-from app.api.schemas import PROBLEM_RESPONSES, CallbackField, JobAccepted, ProblemDocument
+from app.api.openapi import APIBlueprint
+from app.api.schemas import CallbackField, JobAccepted, JsonBool, JsonInt
 from app.jobs import submit
 from app.problems import Problem
 from app.runtime import current_settings
@@ -23,13 +24,13 @@ bp = APIBlueprint(
 
 
 class PingRequest(CallbackField):
-    sleep_ms: int = Field(
+    sleep_ms: JsonInt = Field(
         default=0, ge=0, le=5000, description="How long the job sleeps (must be 0 when APP_ENV is production)."
     )
-    fail: bool = Field(default=False, description="End the job failed instead of succeeded.")
+    fail: JsonBool = Field(default=False, description="End the job failed instead of succeeded.")
 
 
-@bp.post("/ping", responses={202: JobAccepted, 409: ProblemDocument, **PROBLEM_RESPONSES})
+@bp.post("/ping", responses={202: JobAccepted})
 @login_required
 @idempotent
 def ping(body: PingRequest) -> tuple[dict[str, object], int, dict[str, str]]:

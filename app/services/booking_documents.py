@@ -1,7 +1,8 @@
-"""The one JSON shape of a booking, for API answers and ``booking.*`` job results.
+"""The one shape of a booking, for API answers and ``booking.*`` job results.
 
-Kept apart from the use cases so that the API's response model can replace it in one place.
-Spot numbers are read in one query per page (no query per row).
+The shape itself is the response model ``app.jobs.results.BookingDocument`` (what the OpenAPI
+document shows); this module only gathers what it needs. Spot numbers are read in one query per
+page (no query per row).
 """
 
 from __future__ import annotations
@@ -10,31 +11,17 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.domain.timefmt import rfc3339
 from app.extensions import db
+from app.jobs.results import BookingDocument
 from app.models import Booking, VisitorSpot
 
 
 def booking_document(booking: Booking, spot_number: str) -> dict[str, Any]:
-    return {
-        "id": str(booking.id),
-        "status": booking.status,
-        "confirmation_code": booking.confirmation_code,
-        "price_clp": booking.price_clp,
-        "commission_clp": booking.commission_clp,
-        "availability_block_id": str(booking.block_id),
-        "building_id": str(booking.building_id),
-        "spot_number": spot_number,
-        "start": rfc3339(booking.block_start),
-        "end": rfc3339(booking.block_end),
-        "visitor_name": booking.visitor_name,
-        "vehicle_plate": booking.vehicle_plate,
-        "visitor_phone": booking.visitor_phone,
-        "created_at": rfc3339(booking.created_at),
-    }
+    """The booking as a job result stores it (JSON of ``BookingDocument``)."""
+    return BookingDocument.of(booking, spot_number).model_dump(mode="json")
 
 
-def booking_documents(bookings: list[Booking]) -> list[dict[str, Any]]:
+def booking_documents(bookings: list[Booking]) -> list[BookingDocument]:
     """Documents of several bookings, their spot numbers read in one query (no query per row)."""
     spot_ids = {b.spot_id for b in bookings}
     numbers = (
@@ -46,7 +33,7 @@ def booking_documents(bookings: list[Booking]) -> list[dict[str, Any]]:
         if spot_ids
         else {}
     )
-    return [booking_document(b, numbers[b.spot_id]) for b in bookings]
+    return [BookingDocument.of(b, numbers[b.spot_id]) for b in bookings]
 
 
 def spot_number_of(booking: Booking) -> str:
@@ -54,5 +41,5 @@ def spot_number_of(booking: Booking) -> str:
 
 
 def document_of(booking: Booking) -> dict[str, Any]:
-    """The document of one stored booking."""
+    """The document of one stored booking, as a job result stores it."""
     return booking_document(booking, spot_number_of(booking))

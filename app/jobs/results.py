@@ -1,0 +1,76 @@
+"""The typed result of every job type (``JOB_TYPES``): what a succeeded job's ``result`` holds.
+
+A service's job function builds its result with these models, and ``app.jobs.documents`` reads
+it back through them, so the stored result, ``GET /v1/jobs/{id}``, the webhook body and the
+OpenAPI document are one shape. A booking job's result is a booking, so the booking's
+representation lives here and the booking endpoints answer with the same model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.domain.timefmt import rfc3339
+from app.representation import Document
+
+
+class BookingDocument(Document):
+    id: str
+    status: str
+    confirmation_code: str
+    price_clp: int
+    commission_clp: int
+    availability_block_id: str
+    building_id: str
+    spot_number: str
+    start: str
+    end: str
+    visitor_name: str
+    vehicle_plate: str
+    visitor_phone: str | None
+    created_at: str
+
+    @classmethod
+    def of(cls, booking: Any, spot_number: str) -> BookingDocument:
+        """From a ``Booking`` row and its spot's number (read apart: lists read them in one query)."""
+        return cls(
+            id=str(booking.id),
+            status=str(booking.status),
+            confirmation_code=booking.confirmation_code,
+            price_clp=booking.price_clp,
+            commission_clp=booking.commission_clp,
+            availability_block_id=str(booking.block_id),
+            building_id=str(booking.building_id),
+            spot_number=spot_number,
+            start=rfc3339(booking.block_start) or "",
+            end=rfc3339(booking.block_end) or "",
+            visitor_name=booking.visitor_name,
+            vehicle_plate=booking.vehicle_plate,
+            visitor_phone=booking.visitor_phone,
+            created_at=rfc3339(booking.created_at) or "",
+        )
+
+
+class PingResult(Document):
+    pong: bool
+
+
+class GenerationResult(Document):
+    created: int
+    skipped: int
+
+
+class BookingResult(Document):
+    """``booking.create`` and ``booking.cancel``: the booking as it is now."""
+
+    booking: BookingDocument
+
+
+class RecalculationResult(Document):
+    blocks_updated: int
+
+
+class KeyRotationResult(Document):
+    rotated: int
+    key_id: str
+    columns: dict[str, int]

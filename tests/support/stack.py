@@ -140,10 +140,25 @@ class Stack:
 
     # --- processes ----------------------------------------------------------------------
 
-    def start_worker(self, concurrency: int = 2, label: str = "worker", queues: Sequence[str] | None = None) -> Process:
-        """A prefork Celery worker consuming every queue, or only ``queues`` (as production's ``-Q``)."""
+    def start_worker(
+        self,
+        concurrency: int = 2,
+        label: str = "worker",
+        queues: Sequence[str] | None = None,
+        app: str | None = None,
+    ) -> Process:
+        """A prefork Celery worker consuming every queue, or only ``queues`` (as production's ``-Q``).
+
+        ``app``: another Celery app module (one that imports ``workers.celery_app`` plus test-only
+        subscribers, e.g. ``tests.support.event_worker``).
+        """
         number = len(self.processes)
-        argv = worker_argv(hostname=f"{self.name}-{label}-{number}@%h", concurrency=concurrency, queues=queues)
+        argv = worker_argv(
+            hostname=f"{self.name}-{label}-{number}@%h",
+            concurrency=concurrency,
+            queues=queues,
+            **({"app": app} if app else {}),
+        )
         process = Process(label, argv, self.env, self.workdir / f"{label}-{number}.log")
         self.processes.append(process)
         process.wait_for_log(" ready.")

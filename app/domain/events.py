@@ -59,9 +59,10 @@ DATA_KEYS: dict[EventType, frozenset[str]] = {
     EventType.USER_BANNED: frozenset({"user_id"}),
     EventType.USER_UNBANNED: frozenset({"user_id"}),
     EventType.USER_ANONYMIZED: frozenset({"user_id"}),
-    # One event per building whose prices a recalculation run updated.
-    EventType.PRICING_RECALCULATED: frozenset({"job_id", "blocks_updated"}),
-    EventType.AVAILABILITY_GENERATED: frozenset({"job_id", "blocks_created", "from", "to"}),
+    # One event per building of a recalculation run; the counts are the run's.
+    EventType.PRICING_RECALCULATED: frozenset({"job_id", "buildings", "blocks_updated"}),
+    # One building's generation run.
+    EventType.AVAILABILITY_GENERATED: frozenset({"job_id", "blocks_created", "blocks_skipped"}),
 }
 
 EVENT_TYPES: frozenset[str] = frozenset(t.value for t in EventType)

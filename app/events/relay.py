@@ -18,7 +18,8 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, exists, select
+from flask import current_app
+from sqlalchemy import and_, exists, func, select, update
 
 from app.events.dispatch import CeleryEventBus, current_event_bus, deliver, send
 from app.extensions import db
@@ -55,11 +56,16 @@ def hand_over_unpublished(batch: int = BATCH) -> int:
 
 
 def resend_unreceipted(batch: int = BATCH) -> int:
-    """Send deliveries again that have no receipt some time after publication; return how many."""
+    """Send deliveries again that have no receipt some time after publication; return how many.
+
+    Each resent event's ``published_at`` moves to now, so the next sweep waits the grace period
+    again before resending it (no resend storm while a backlog drains; duplicates are no-ops anyway).
+    """
     bus = current_event_bus()
     now = datetime.now(UTC)
     grace = timedelta(seconds=max(current_settings().event_relay_after_seconds * 6, 5))
     total = 0
+    resent: set[uuid.UUID] = set()
     for sub in bus.registry.all():
         conditions = [
             Event.published_at.is_not(None),
@@ -70,19 +76,26 @@ def resend_unreceipted(batch: int = BATCH) -> int:
         if "*" not in sub.types:
             conditions.append(Event.type.in_(sorted(sub.types)))
         with unit_of_work():
-            ids = list(
-                db.session.execute(select(Event.id).where(*conditions).order_by(Event.seq).limit(batch)).scalars()
-            )
+            query = select(Event.id).where(*conditions).order_by(Event.seq).limit(batch)
+            ids = list(db.session.execute(query).scalars())
         for event_id in ids:
             if isinstance(bus, CeleryEventBus):
-                from flask import current_app
-
-                send(current_app.extensions["celery"], sub.name, event_id)
+                if not send(current_app.extensions["celery"], sub.name, event_id):
+                    continue
             else:
                 try:
                     deliver(sub.name, event_id, bus.registry)
                 except Exception:  # the window bounds the retries
                     log.exception("durable subscriber failed again", extra={"subscriber": sub.name})
-                    continue
+            resent.add(event_id)
             total += 1
+    if resent:
+        with unit_of_work():
+            db.session.execute(
+                update(Event)
+                .where(Event.id.in_(resent), Event.published_at.is_not(None))
+                .values(published_at=func.now())
+                .execution_options(synchronize_session=False)
+            )
+        log.info("events relay resent deliveries", extra={"count": total})
     return total

@@ -172,11 +172,14 @@ class Stack:
         process.wait_for_log("beat: Starting")
         return process
 
-    def start_api(self) -> str:
-        """The API as production runs it (gunicorn, config/gunicorn.py) on a free port; its base URL."""
+    def start_api(self, wsgi: str = "wsgi:app") -> str:
+        """The API as production runs it (gunicorn, config/gunicorn.py) on a free port; its base URL.
+
+        ``wsgi``: another WSGI module (e.g. ``tests.support.event_wsgi:app``, with test subscribers).
+        """
         port = free_port()
         env = {**self.env, "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2"}
-        argv = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "wsgi:app"]
+        argv = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", wsgi]
         process = Process("api", argv, env, self.workdir / f"api-{len(self.processes)}.log")
         self.processes.append(process)
         process.wait_for_log("Booting worker")

@@ -114,7 +114,15 @@ def init_app(app: Flask, settings: Settings, job_snapshot: JobSnapshot) -> None:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             MultiProcessCollector(registry)
         else:
-            for collector in (HTTP_REQUESTS, HTTP_LATENCY, JOBS_SUBMITTED):
+            for collector in (
+                HTTP_REQUESTS,
+                HTTP_LATENCY,
+                JOBS_SUBMITTED,
+                EVENTS_RECORDED,
+                EVENTS_PUBLISHED,
+                EVENTS_DELIVERED,
+                EVENT_DELIVERY_LAG,
+            ):
                 registry.register(collector)
         registry.register(JobStateCollector(app, job_snapshot))
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -184,3 +184,19 @@ def test_no_event_of_the_run_carries_personal_data(worker, world):
         text = json.dumps(json.loads(data), ensure_ascii=False).lower()
         for needle in needles:
             assert needle.lower() not in text, (type_, needle)
+
+
+def test_metrics_count_recorded_and_published_events(worker, world):
+    def value(text, name):
+        lines = [line for line in text.splitlines() if line.startswith(name + " ") or line.startswith(name + "{")]
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+    (resident,) = make_residents(worker, world.a.buildings["A1"], 1)
+    before = worker.client().get("/metrics").get_data(as_text=True)
+    banned = worker.client().post(f"/v1/admin/users/{resident['id']}/ban", json={}, headers=world.admin)
+    assert banned.status_code == 200
+    after = worker.client().get("/metrics").get_data(as_text=True)
+    recorded = 'events_recorded_total{type="user.banned"}'
+    assert value(after, recorded) == value(before, recorded) + 1
+    assert value(after, "events_published_total") == value(before, "events_published_total") + 1
+    assert "event_delivery_lag_seconds" in after and "events_delivered_total" in after

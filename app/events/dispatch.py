@@ -41,7 +41,7 @@ from app.events.subscribers import REGISTRY, Handler, Registry, Subscriber
 from app.extensions import db
 from app.models import Event, EventReceipt
 from app.observability import metrics
-from app.unit_of_work import unit_of_work
+from app.unit_of_work import in_unit_of_work, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,14 @@ def current_event_bus() -> DomainEventBus:
 
 
 def hand_over(event_ids: Sequence[uuid.UUID]) -> None:
-    """After a commit: hand the unit of work's events to the bus (the relay covers any failure)."""
+    """After a commit: hand the unit of work's events to the bus (the relay covers any failure).
+
+    A batch job's progress commit (``run.checkpoint``) runs its callbacks while the job's unit of
+    work is still open; the hand-over (a unit of work of its own) is then left to the relay.
+    """
+    if in_unit_of_work():
+        log.debug("events committed by a checkpoint are left to the relay", extra={"count": len(event_ids)})
+        return
     try:
         current_event_bus().publish(event_ids)
     except Exception:  # the rows stay unpublished; the relay hands them over in a few seconds

@@ -19,11 +19,13 @@ from config.settings import Settings
 def create_app(settings: Settings | None = None) -> OpenAPI:
     settings = settings or Settings.from_env()
 
-    from app import api, cli, jobs, models, runtime, unit_of_work  # noqa: F401  (models registers every table)
+    # models registers every table; subscribers registers every durable subscriber
+    from app import api, cli, jobs, models, runtime, subscribers, unit_of_work  # noqa: F401
     from app.api import edge
     from app.api.errors import validation_problem
     from app.api.schemas import ProblemDocument
     from app.events import RedisEventBus
+    from app.events import dispatch as event_dispatch
     from app.extensions import db, migrate
     from app.jobs import longpoll
     from app.jobs.broker import celery_init_app
@@ -94,7 +96,9 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         socket_keepalive=True,
         health_check_interval=30,
     )
-    app.extensions["estacionate.events"] = RedisEventBus(redis_client, listener)
+    wakeups = RedisEventBus(redis_client, listener, patterns=("job:*", "event:*"))
+    app.extensions["estacionate.events"] = wakeups
+    app.extensions[event_dispatch.EXTENSION_KEY] = event_dispatch.build(settings.event_bus, wakeups)
     app.extensions[longpoll.EXTENSION_KEY] = longpoll.LongPolls(
         redis_client, settings.longpoll_max_per_user, settings.longpoll_max_per_process
     )

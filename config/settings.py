@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -119,6 +119,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, object]] = {
         "job_republish_after_seconds": 2.0,
         "job_lease_seconds": 4.0,
         "relay_interval_seconds": 1.0,
+        "event_relay_after_seconds": 1.0,
         "webhook_retry_scale": 0.002,
     },
     "production": {},
@@ -229,6 +230,14 @@ class Settings(BaseSettings):
     #: Finished jobs (and their webhook deliveries) are purged this long after they finished.
     job_retention_days: int = 30
     relay_interval_seconds: float = 5.0
+    #: The domain-event bus (app/events/dispatch.py): ``celery`` (durable subscribers as Celery
+    #: tasks on any worker) or ``inprocess`` (they run synchronously after commit; unit tests).
+    event_bus: Literal["celery", "inprocess"] = "celery"
+    #: The relay hands over events still unpublished this long after they occurred (their
+    #: after-commit hand-over failed or the process died), and re-sends deliveries with no receipt.
+    event_relay_after_seconds: float = 5.0
+    #: Events (and their receipts) are purged this long after they occurred (the catch-up API's window).
+    event_retention_days: int = 30
     celery_visibility_timeout_seconds: int = 2 * 3600
 
     #: Total wall-clock budget of one callback attempt: resolving, connecting, TLS, sending and

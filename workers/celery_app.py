@@ -30,6 +30,7 @@ celery.conf.include = [
     "workers.tasks.availability",
     "workers.tasks.bookings",
     "workers.tasks.pricing",
+    "workers.tasks.events",
 ]
 
 

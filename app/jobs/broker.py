@@ -89,6 +89,17 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
                 # No expiry: recovery must never be dropped unexecuted. Relays that piled up behind
                 # a busy system worker run back to back; each is one indexed SELECT when idle.
             },
+            "events.relay": {
+                # The events outbox: unpublished events and deliveries without a receipt (app/events/relay.py).
+                "task": "events.relay",
+                "schedule": timedelta(seconds=settings.relay_interval_seconds),
+            },
+            "events.purge": {
+                # Nightly, 07:45 UTC: events past EVENT_RETENTION_DAYS (their receipts cascade).
+                "task": "events.purge",
+                "schedule": crontab(hour=7, minute=45),
+                "options": {"expires": 3600},
+            },
             "availability.generate_daily": {
                 "task": "availability.generate_daily",
                 # Daily; 06:00 UTC is the small hours in Chile, the first market.

@@ -8,6 +8,7 @@ from app.models.availability import AvailabilityBlock, BlockDuration, BlockStatu
 from app.models.blocklist import BlocklistEntry
 from app.models.booking import AccessEvent, Booking
 from app.models.building import Building, Unit, VisitorSpot
+from app.models.event import Event, EventReceipt
 from app.models.idempotency import IdempotencyKey
 from app.models.job import Job, JobStatus
 from app.models.mfa import MfaRecoveryCode
@@ -26,6 +27,8 @@ __all__ = [
     "BlocklistEntry",
     "Booking",
     "Building",
+    "Event",
+    "EventReceipt",
     "IdempotencyKey",
     "Job",
     "JobStatus",

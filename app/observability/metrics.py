@@ -39,6 +39,19 @@ HTTP_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 JOBS_SUBMITTED = Counter("jobs_submitted_total", "Jobs accepted by the API", ["type"])
+#: The event outbox (app/events): recorded with their change, handed to the bus, and delivered
+#: (a durable subscriber's effect committed; duplicates not counted), with the delivery lag.
+EVENTS_RECORDED = Counter("events_recorded_total", "Domain events recorded (committed or not)", ["type"])
+EVENTS_PUBLISHED = Counter("events_published_total", "Domain events handed over to the bus", ["via"])
+EVENTS_DELIVERED = Counter(
+    "events_delivered_total", "Domain events processed by a durable subscriber", ["subscriber", "type"]
+)
+EVENT_DELIVERY_LAG = Histogram(
+    "event_delivery_lag_seconds",
+    "From an event's occurrence to a durable subscriber's committed effect",
+    ["subscriber"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 
 
 #: What a scrape reads of the job pipeline: unfinished jobs by (type, status), and messages
@@ -101,7 +114,15 @@ def init_app(app: Flask, settings: Settings, job_snapshot: JobSnapshot) -> None:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             MultiProcessCollector(registry)
         else:
-            for collector in (HTTP_REQUESTS, HTTP_LATENCY, JOBS_SUBMITTED):
+            for collector in (
+                HTTP_REQUESTS,
+                HTTP_LATENCY,
+                JOBS_SUBMITTED,
+                EVENTS_RECORDED,
+                EVENTS_PUBLISHED,
+                EVENTS_DELIVERED,
+                EVENT_DELIVERY_LAG,
+            ):
                 registry.register(collector)
         registry.register(JobStateCollector(app, job_snapshot))
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from app.extensions import db
 from app.jobs import JobRun, submit
 from app.models import Building
-from app.services import audit
+from app.services import audit, domain_events
 
 HORIZON_DAYS = 30
 
@@ -83,6 +83,7 @@ def generate(run: JobRun) -> dict[str, Any]:
         entity_id=building_id,
         details=counts,
     )
+    domain_events.availability_generated(run.id, building_id, counts["created"], counts["skipped"])
     return counts
 
 

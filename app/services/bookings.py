@@ -32,7 +32,7 @@ from app.problems import Problem
 from app.security import rbac
 from app.security.crypto import blind_index
 from app.security.rbac import Capability, Principal
-from app.services import audit, blocklist, booking_queries, pricing
+from app.services import audit, blocklist, booking_queries, domain_events, pricing
 from app.services.auth import load_principal
 from app.services.booking_documents import booking_document, document_of
 
@@ -110,6 +110,9 @@ def book(run: JobRun) -> dict[str, Any]:
     )
     # A transient (never added) Booking only to render the one document shape every reader uses.
     inserted = Booking(id=booking_id, confirmation_code=code, created_at=created_at, **values)
+    domain_events.booking_changed(
+        inserted, BookingStatus.CONFIRMED, spot_number=spot_number, organization_id=building.organization_id
+    )
     return {"booking": booking_document(inserted, spot_number)}
 
 
@@ -255,6 +258,7 @@ def change_status(booking: Booking, target: BookingStatus, **values: Any) -> Non
     ).rowcount
     if changed != 1:
         raise Problem("version-conflict", "The booking changed meanwhile; read it again.")
+    domain_events.booking_changed(booking, target)
 
 
 def principal_for(user_id: uuid.UUID | None) -> Principal | None:

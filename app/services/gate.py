@@ -18,7 +18,7 @@ from app.problems import Problem
 from app.security import rbac
 from app.security.crypto import blind_index
 from app.security.rbac import Capability, Principal
-from app.services import audit
+from app.services import audit, domain_events
 from app.services.booking_queries import booking_for
 from app.services.bookings import change_status
 
@@ -87,6 +87,7 @@ def _deny(
     the unit of work's changes keeps exactly these two rows.
     """
     _event(booking, principal, "denied", attempted, observed, reason)
+    domain_events.gate_denied(booking, attempted, reason)
     audit.record(
         f"gate.{attempted}_denied", actor, entity_type="booking", entity_id=booking.id, details={"reason": reason}
     )

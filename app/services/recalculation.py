@@ -22,7 +22,7 @@ from app.jobs import JobRun, submit
 from app.models import AvailabilityBlock, BlockStatus, Building
 from app.security import rbac
 from app.security.rbac import Capability, Principal
-from app.services import audit
+from app.services import audit, domain_events
 from app.services.organizations import get_building
 
 BATCH = 5000
@@ -92,6 +92,7 @@ def recalculate(run: JobRun) -> dict[str, Any]:
         entity_id=run.id,
         details={"buildings": len(building_ids), "blocks_updated": updated},
     )
+    domain_events.pricing_recalculated(run.id, building_ids, updated)
     return {"blocks_updated": updated}
 
 

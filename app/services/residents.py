@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.domain.events import EventType
 from app.domain.identity import InvalidIdentity, normalize_phone, normalize_rut
 from app.extensions import db
-from app.models import Building, Resident, Unit, User
+from app.models import Building, Resident, ResidentStatus, Unit, User
 from app.models.pagination import paginate
 from app.problems import Problem
 from app.security.crypto import blind_index
 from app.security.rbac import Capability, Principal
-from app.services import audit, users
+from app.services import audit, domain_events, users
 from app.services.organizations import building_of, get_building
 from app.unit_of_work import stored
 
@@ -82,6 +83,9 @@ def register(form: Registration, actor: audit.Actor) -> Resident:
         entity_id=resident.id,
         details={"building_id": str(unit.building_id)},
     )
+    domain_events.resident_changed(
+        EventType.RESIDENT_REGISTERED, resident, ResidentStatus.PENDING_VERIFICATION, building.organization_id
+    )
     return stored(resident)
 
 
@@ -125,10 +129,13 @@ def with_contact(resident: Resident) -> tuple[Resident, str, str]:
 
 def verify(principal: Principal, resident_id: uuid.UUID, actor: audit.Actor) -> tuple[Resident, str, str]:
     resident = db.session.get(Resident, resident_id, with_for_update=True)
-    building_of(principal, resident, Capability.MANAGE, missing="No such resident.")
+    building = building_of(principal, resident, Capability.MANAGE, missing="No such resident.")
     assert resident is not None
     if resident.verified_at is None:
         resident.verified_at = db.func.now()
         resident.verified_by = principal.user_id
         audit.record("resident.verified", actor, entity_type="resident", entity_id=resident.id)
+        domain_events.resident_changed(
+            EventType.RESIDENT_VERIFIED, resident, ResidentStatus.VERIFIED, building.organization_id
+        )
     return with_contact(db.session.get(Resident, resident_id, populate_existing=True))  # type: ignore[arg-type]

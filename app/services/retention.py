@@ -17,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 
 from app.extensions import db
-from app.models import IdempotencyKey, Job, JobStatus, WebhookDelivery
+from app.models import Event, IdempotencyKey, Job, JobStatus, WebhookDelivery
 from app.runtime import current_settings
 from app.unit_of_work import current_unit_of_work
 
@@ -63,3 +63,38 @@ def purge_finished_jobs(batch: int = BATCH) -> dict[str, int]:
             break
     log.info("purged finished jobs", extra={**totals, "retention_days": current_settings().job_retention_days})
     return totals
+
+
+def purge_events(batch: int = BATCH) -> int:
+    """Delete events (their receipts cascade) that occurred more than ``EVENT_RETENTION_DAYS`` ago.
+
+    Runs in the nightly ``events.purge`` task's unit of work, one checkpoint per batch, oldest
+    first through ``ix_events_occurred_at``. Event data holds no personal data; the window is the
+    catch-up API's (API.md: "kept at least 30 days").
+    """
+    uow = current_unit_of_work()
+    days = current_settings().event_retention_days
+    cutoff = func.now() - timedelta(days=days)
+    total = 0
+    while True:
+        ids = (
+            db.session.execute(
+                select(Event.id)
+                .where(Event.occurred_at < cutoff)
+                .order_by(Event.occurred_at)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+            .scalars()
+            .all()
+        )
+        if not ids:
+            break
+        total += db.session.execute(
+            delete(Event).where(Event.id.in_(ids)).execution_options(synchronize_session=False)
+        ).rowcount
+        uow.checkpoint()
+        if len(ids) < batch:
+            break
+    log.info("purged events", extra={"events": total, "retention_days": days})
+    return total

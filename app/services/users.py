@@ -7,13 +7,14 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.domain.events import EventType
 from app.extensions import db
 from app.jobs.webhooks import ensure_secret, new_secret
 from app.models import User
 from app.problems import Problem
 from app.security.crypto import blind_index
 from app.security.passwords import current_passwords
-from app.services import audit
+from app.services import audit, domain_events
 from app.services.sessions import revoke_sessions
 from app.unit_of_work import stored
 
@@ -78,6 +79,7 @@ def ban(user_id: uuid.UUID, actor: audit.Actor, *, reason: str | None = None) ->
     if user.banned_at is None:
         user.banned_at = db.func.now()
         audit.record("user.banned", actor, entity_type="user", entity_id=user.id, details={"has_reason": bool(reason)})
+        domain_events.user_changed(EventType.USER_BANNED, user.id)
     revoke_sessions(user.id, actor, reason="banned")
     return stored(user)
 
@@ -89,4 +91,5 @@ def unban(user_id: uuid.UUID, actor: audit.Actor) -> User:
     if user.banned_at is not None:
         user.banned_at = None
         audit.record("user.unbanned", actor, entity_type="user", entity_id=user.id)
+        domain_events.user_changed(EventType.USER_UNBANNED, user.id)
     return stored(user)

@@ -140,10 +140,25 @@ class Stack:
 
     # --- processes ----------------------------------------------------------------------
 
-    def start_worker(self, concurrency: int = 2, label: str = "worker", queues: Sequence[str] | None = None) -> Process:
-        """A prefork Celery worker consuming every queue, or only ``queues`` (as production's ``-Q``)."""
+    def start_worker(
+        self,
+        concurrency: int = 2,
+        label: str = "worker",
+        queues: Sequence[str] | None = None,
+        app: str | None = None,
+    ) -> Process:
+        """A prefork Celery worker consuming every queue, or only ``queues`` (as production's ``-Q``).
+
+        ``app``: another Celery app module (one that imports ``workers.celery_app`` plus test-only
+        subscribers, e.g. ``tests.support.event_worker``).
+        """
         number = len(self.processes)
-        argv = worker_argv(hostname=f"{self.name}-{label}-{number}@%h", concurrency=concurrency, queues=queues)
+        argv = worker_argv(
+            hostname=f"{self.name}-{label}-{number}@%h",
+            concurrency=concurrency,
+            queues=queues,
+            **({"app": app} if app else {}),
+        )
         process = Process(label, argv, self.env, self.workdir / f"{label}-{number}.log")
         self.processes.append(process)
         process.wait_for_log(" ready.")
@@ -157,11 +172,14 @@ class Stack:
         process.wait_for_log("beat: Starting")
         return process
 
-    def start_api(self) -> str:
-        """The API as production runs it (gunicorn, config/gunicorn.py) on a free port; its base URL."""
+    def start_api(self, wsgi: str = "wsgi:app") -> str:
+        """The API as production runs it (gunicorn, config/gunicorn.py) on a free port; its base URL.
+
+        ``wsgi``: another WSGI module (e.g. ``tests.support.event_wsgi:app``, with test subscribers).
+        """
         port = free_port()
         env = {**self.env, "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2"}
-        argv = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", "wsgi:app"]
+        argv = [str(BIN / "gunicorn"), "-c", "config/gunicorn.py", wsgi]
         process = Process("api", argv, env, self.workdir / f"api-{len(self.processes)}.log")
         self.processes.append(process)
         process.wait_for_log("Booting worker")

@@ -1,0 +1,14 @@
+"""Durable subscribers: one module per subscriber, each registering with ``@subscriber``.
+
+``create_app`` imports this package, so every process (API, worker, beat) knows every
+subscriber. A subscriber module lists itself in ``MODULES`` below and imports only what it uses
+(services included: subscribers sit at the service layer's level). See ``app/events/subscribers.py``.
+"""
+
+import importlib
+
+#: Subscriber modules under this package (E2 adds operator webhooks here).
+MODULES: tuple[str, ...] = ()
+
+for _module in MODULES:
+    importlib.import_module(f"{__name__}.{_module}")

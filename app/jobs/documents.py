@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, RootModel, Tag
+from pydantic import ConfigDict, Discriminator, Field, RootModel, Tag
 
 from app.domain.timefmt import rfc3339
 from app.jobs.results import (
@@ -107,7 +107,21 @@ class JobDocument(RootModel[JobVariant]):
     """A job of any type; ``type`` says which ``result`` it carries once it has succeeded."""
 
 
+#: The 202's ``Location`` header (API.md), documented on every job-accepting operation through the model.
+LOCATION_HEADER = {
+    "Location": {
+        "description": "The job's status URL, /v1/jobs/{job_id} (as status_url): poll it, or long-poll with ?wait=",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+
+
 class JobAccepted(Document):
+    """The 202 of every job-creating endpoint; flask-openapi3 reads ``openapi_extra`` for its headers."""
+
+    model_config = ConfigDict(openapi_extra={"headers": LOCATION_HEADER})  # type: ignore[typeddict-unknown-key]
+
     job_id: str
     status: Literal["queued"]
     status_url: str

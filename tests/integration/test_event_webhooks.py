@@ -20,9 +20,10 @@ from standardwebhooks.webhooks import Webhook
 from werkzeug import Response
 
 from app.events import record
+from app.extensions import db
 from app.jobs import event_webhooks
 from app.jobs.webhooks import new_secret
-from app.models import Organization, WebhookEndpoint
+from app.models import Event, Organization, WebhookEndpoint
 from app.unit_of_work import unit_of_work
 from tests.support.waiting import wait_until
 from tests.support.world import new_block, new_spot, valid_rut
@@ -360,3 +361,42 @@ def test_an_endpoint_that_failed_every_attempt_for_24_hours_is_disabled(isolated
     )
     assert len(requests_to(httpserver, failing)) == len(attempts)
     assert [r[0] for r in deliveries_of(stack, ids[failing])] == [event_id]
+
+
+def test_a_redelivered_event_writes_no_second_delivery_and_sends_nothing_twice(worker, httpserver):
+    """The delivery rows are the subscriber's effect, committed with its receipt: exactly once."""
+    from app.events import dispatch
+    from app.subscribers.operator_webhooks import NAME
+
+    path = unique_path()
+    httpserver.expect_request(path).respond_with_data("ok")
+    with worker.context():
+        with unit_of_work() as uow:
+            organization = Organization(name=f"Org redelivery {uuid.uuid4().hex[:6]}")
+            uow.session.add(organization)
+            uow.session.flush()
+            hook = WebhookEndpoint(
+                organization_id=organization.id, url=httpserver.url_for(path), event_types=["*"], secret=new_secret()
+            )
+            uow.session.add(hook)
+            uow.session.flush()
+            organization_id, endpoint_id = organization.id, str(hook.id)
+        with unit_of_work():
+            subject = uuid.uuid4()
+            event_id = record(
+                "user.banned",
+                organization_id=organization_id,
+                building_id=None,
+                aggregate=("user", subject),
+                data={"user_id": str(subject)},
+            ).id
+        wait_until(
+            lambda: deliveries_of(worker, endpoint_id) == [(str(event_id), "delivered", 1, 200)],
+            30,
+            message=lambda: f"never delivered: {deliveries_of(worker, endpoint_id)}",
+        )
+        assert dispatch.deliver(NAME, event_id) is False  # the receipt is there: nothing to do
+        with unit_of_work():
+            assert event_webhooks.fan_out(db.session.get(Event, event_id)) == []  # and the row is unique
+    assert deliveries_of(worker, endpoint_id) == [(str(event_id), "delivered", 1, 200)]
+    assert [r.headers["webhook-id"] for r in requests_to(httpserver, path)] == [str(event_id)]

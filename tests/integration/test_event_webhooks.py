@@ -177,6 +177,16 @@ def test_a_receiver_answering_500_twice_gets_the_same_webhook_id_three_times(wor
         assert worker.sql("SELECT status, failing_since FROM webhook_endpoints WHERE id = %s", (hook["id"],)) == [
             ("enabled", None)
         ]
+        # Metrics: the endpoint's failures by its id (never its URL), and the delivery lag.
+        scraped = worker.client().get("/metrics").get_data(as_text=True)
+        failures = [
+            line
+            for line in scraped.splitlines()
+            if line.startswith("webhook_endpoint_failures_total{") and f'endpoint_id="{hook["id"]}"' in line
+        ]
+        assert failures and float(failures[0].rsplit(" ", 1)[1]) == 2.0, failures
+        assert "webhook_endpoint_delivery_lag_seconds_count" in scraped
+        assert path not in scraped
 
 
 def test_410_stops_the_retries_of_that_event_and_the_endpoint_stays_enabled(worker, world, httpserver):

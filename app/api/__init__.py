@@ -21,7 +21,7 @@ from app.api import (
     pricing,
     residents,
     system,
-    webhooks,
+    webhook_endpoints,
 )
 
 RESOURCE_BLUEPRINTS = (
@@ -37,7 +37,7 @@ RESOURCE_BLUEPRINTS = (
     bookings.bp,
     pricing.bp,
     blocklist.bp,
-    webhooks.bp,
+    webhook_endpoints.bp,
 )
 
 

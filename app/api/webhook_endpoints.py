@@ -23,7 +23,9 @@ from app.representation import Document
 from app.security.outbound import MAX_URL_LENGTH
 from app.services import webhook_endpoints
 
-bp = APIBlueprint("webhooks", __name__, url_prefix="/v1", abp_tags=[Tag(name="webhooks")], abp_security=BEARER_SECURITY)
+bp = APIBlueprint(
+    "webhook_endpoints", __name__, url_prefix="/v1", abp_tags=[Tag(name="webhooks")], abp_security=BEARER_SECURITY
+)
 
 #: An event type of the catalogue, or ``*`` for all of them.
 EventTypeFilter = Literal[(*sorted(t.value for t in EventType), "*")]  # type: ignore[valid-type]

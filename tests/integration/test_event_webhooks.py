@@ -288,6 +288,38 @@ def test_secrets_are_shown_once_stored_encrypted_and_rotatable(worker, world, ht
 
 # --- 24 hours of failures, on the webhook clock -------------------------------------------------
 
+# --- endpoints and events made through the models (a private organization per test) -----------
+
+
+def organization_with_endpoints(stack, *urls):
+    """A new organization with one ``"*"`` endpoint per URL (no API check: the delivery's policy decides)."""
+    with stack.context(), unit_of_work() as uow:
+        organization = Organization(name=f"Org hooks {uuid.uuid4().hex[:6]}")
+        uow.session.add(organization)
+        uow.session.flush()
+        hooks = [
+            WebhookEndpoint(organization_id=organization.id, url=url, event_types=["*"], secret=new_secret())
+            for url in urls
+        ]
+        uow.session.add_all(hooks)
+        uow.session.flush()
+        return organization.id, [str(hook.id) for hook in hooks]
+
+
+def user_event(stack, organization_id, type_="user.banned"):
+    """One committed ``user.banned`` / ``user.unbanned`` event of the organization, handed to the bus; its id."""
+    with stack.context(), unit_of_work():
+        subject = uuid.uuid4()
+        event = record(
+            type_,
+            organization_id=organization_id,
+            building_id=None,
+            aggregate=("user", subject),
+            data={"user_id": str(subject)},
+        )
+        return str(event.id)
+
+
 #: One day of an endpoint's life in 8.64 s: the retries (about 31.7 h) and the disable window (24 h).
 SCALE = 0.0001
 
@@ -298,35 +330,9 @@ def test_an_endpoint_that_failed_every_attempt_for_24_hours_is_disabled(isolated
     failing, healthy = unique_path(), unique_path()
     httpserver.expect_request(failing).respond_with_response(Response("down", status=503))
     httpserver.expect_request(healthy).respond_with_data("ok")
-    with stack.context():
-        with unit_of_work() as uow:
-            organization = Organization(name=f"Org clock {uuid.uuid4().hex[:6]}")
-            uow.session.add(organization)
-            uow.session.flush()
-            hooks = {
-                path: WebhookEndpoint(
-                    organization_id=organization.id,
-                    url=httpserver.url_for(path),
-                    event_types=["*"],
-                    secret=new_secret(),
-                )
-                for path in (failing, healthy)
-            }
-            uow.session.add_all(hooks.values())
-            uow.session.flush()
-            organization_id = organization.id
-            ids = {path: str(hook.id) for path, hook in hooks.items()}
-        with unit_of_work():
-            subject = uuid.uuid4()
-            event_id = str(
-                record(
-                    "user.banned",
-                    organization_id=organization_id,
-                    building_id=None,
-                    aggregate=("user", subject),
-                    data={"user_id": str(subject)},
-                ).id
-            )
+    organization_id, made = organization_with_endpoints(stack, httpserver.url_for(failing), httpserver.url_for(healthy))
+    ids = dict(zip((failing, healthy), made, strict=True))
+    event_id = user_event(stack, organization_id)
 
     def status(path):
         return stack.sql("SELECT status FROM webhook_endpoints WHERE id = %s", (ids[path],))[0][0]
@@ -343,17 +349,7 @@ def test_an_endpoint_that_failed_every_attempt_for_24_hours_is_disabled(isolated
     assert status(healthy) == "enabled" and deliveries_of(stack, ids[healthy]) == [(event_id, "delivered", 1, 200)]
 
     # Disabled: a later event is offered to the healthy endpoint only.
-    with stack.context(), unit_of_work():
-        subject = uuid.uuid4()
-        later = str(
-            record(
-                "user.unbanned",
-                organization_id=organization_id,
-                building_id=None,
-                aggregate=("user", subject),
-                data={"user_id": str(subject)},
-            ).id
-        )
+    later = user_event(stack, organization_id, "user.unbanned")
     wait_until(
         lambda: any(r.headers["webhook-id"] == later for r in requests_to(httpserver, healthy)),
         30,
@@ -370,36 +366,19 @@ def test_a_redelivered_event_writes_no_second_delivery_and_sends_nothing_twice(w
 
     path = unique_path()
     httpserver.expect_request(path).respond_with_data("ok")
+    organization_id, (endpoint_id,) = organization_with_endpoints(worker, httpserver.url_for(path))
+    event_id = user_event(worker, organization_id)
+    wait_until(
+        lambda: deliveries_of(worker, endpoint_id) == [(event_id, "delivered", 1, 200)],
+        30,
+        message=lambda: f"never delivered: {deliveries_of(worker, endpoint_id)}",
+    )
     with worker.context():
-        with unit_of_work() as uow:
-            organization = Organization(name=f"Org redelivery {uuid.uuid4().hex[:6]}")
-            uow.session.add(organization)
-            uow.session.flush()
-            hook = WebhookEndpoint(
-                organization_id=organization.id, url=httpserver.url_for(path), event_types=["*"], secret=new_secret()
-            )
-            uow.session.add(hook)
-            uow.session.flush()
-            organization_id, endpoint_id = organization.id, str(hook.id)
+        assert dispatch.deliver(NAME, uuid.UUID(event_id)) is False  # the receipt is there: nothing to do
         with unit_of_work():
-            subject = uuid.uuid4()
-            event_id = record(
-                "user.banned",
-                organization_id=organization_id,
-                building_id=None,
-                aggregate=("user", subject),
-                data={"user_id": str(subject)},
-            ).id
-        wait_until(
-            lambda: deliveries_of(worker, endpoint_id) == [(str(event_id), "delivered", 1, 200)],
-            30,
-            message=lambda: f"never delivered: {deliveries_of(worker, endpoint_id)}",
-        )
-        assert dispatch.deliver(NAME, event_id) is False  # the receipt is there: nothing to do
-        with unit_of_work():
-            assert event_webhooks.fan_out(db.session.get(Event, event_id)) == []  # and the row is unique
-    assert deliveries_of(worker, endpoint_id) == [(str(event_id), "delivered", 1, 200)]
-    assert [r.headers["webhook-id"] for r in requests_to(httpserver, path)] == [str(event_id)]
+            assert event_webhooks.fan_out(db.session.get(Event, uuid.UUID(event_id))) == []  # the row is unique
+    assert deliveries_of(worker, endpoint_id) == [(event_id, "delivered", 1, 200)]
+    assert [r.headers["webhook-id"] for r in requests_to(httpserver, path)] == [event_id]
 
 
 def test_metrics_count_failures_per_endpoint_id_and_the_delivery_lag(isolated_stack, httpserver):
@@ -413,27 +392,10 @@ def test_metrics_count_failures_per_endpoint_id_and_the_delivery_lag(isolated_st
     for status in (500, 200):
         httpserver.expect_ordered_request(path).respond_with_response(Response("x", status=status))
     stack = isolated_stack  # no worker: the messages wait in Redis, the test makes each step
+    organization_id, (endpoint_id,) = organization_with_endpoints(stack, httpserver.url_for(path))
+    event_id = user_event(stack, organization_id)
     with stack.context():
-        with unit_of_work() as uow:
-            organization = Organization(name=f"Org metrics {uuid.uuid4().hex[:6]}")
-            uow.session.add(organization)
-            uow.session.flush()
-            hook = WebhookEndpoint(
-                organization_id=organization.id, url=httpserver.url_for(path), event_types=["*"], secret=new_secret()
-            )
-            uow.session.add(hook)
-            uow.session.flush()
-            organization_id, endpoint_id = organization.id, str(hook.id)
-        with unit_of_work():
-            subject = uuid.uuid4()
-            event_id = record(
-                "user.banned",
-                organization_id=organization_id,
-                building_id=None,
-                aggregate=("user", subject),
-                data={"user_id": str(subject)},
-            ).id
-        assert dispatch.deliver(NAME, event_id) is True
+        assert dispatch.deliver(NAME, uuid.UUID(event_id)) is True
         ((delivery_id,),) = stack.sql(
             "SELECT id::text FROM webhook_endpoint_deliveries WHERE endpoint_id = %s", (endpoint_id,)
         )
@@ -441,7 +403,7 @@ def test_metrics_count_failures_per_endpoint_id_and_the_delivery_lag(isolated_st
         assert event_webhooks.deliver(delivery_id) == "retry"
         assert REGISTRY.get_sample_value("webhook_endpoint_failures_total", {"endpoint_id": endpoint_id}) == 1.0
         wait_until(lambda: event_webhooks.deliver(delivery_id) != "skipped", 10, message="the retry never came due")
-    assert deliveries_of(stack, endpoint_id) == [(str(event_id), "delivered", 2, 200)]
+    assert deliveries_of(stack, endpoint_id) == [(event_id, "delivered", 2, 200)]
     assert REGISTRY.get_sample_value("webhook_endpoint_failures_total", {"endpoint_id": endpoint_id}) == 1.0
     assert REGISTRY.get_sample_value("webhook_endpoint_delivery_lag_seconds_count") == lag_before + 1
     labels = {
@@ -455,29 +417,8 @@ def test_metrics_count_failures_per_endpoint_id_and_the_delivery_lag(isolated_st
 
 def test_the_url_policy_applies_again_at_delivery(worker):
     """A URL that the policy refuses now (stored before, or its name rebound) is never called: failed at once."""
-    with worker.context():
-        with unit_of_work() as uow:
-            organization = Organization(name=f"Org ssrf {uuid.uuid4().hex[:6]}")
-            uow.session.add(organization)
-            uow.session.flush()
-            hook = WebhookEndpoint(
-                organization_id=organization.id,
-                url="http://169.254.169.254/latest/meta-data",
-                event_types=["*"],
-                secret=new_secret(),
-            )
-            uow.session.add(hook)
-            uow.session.flush()
-            organization_id, endpoint_id = organization.id, str(hook.id)
-        with unit_of_work():
-            subject = uuid.uuid4()
-            event_id = record(
-                "user.banned",
-                organization_id=organization_id,
-                building_id=None,
-                aggregate=("user", subject),
-                data={"user_id": str(subject)},
-            ).id
+    organization_id, (endpoint_id,) = organization_with_endpoints(worker, "http://169.254.169.254/latest/meta-data")
+    event_id = user_event(worker, organization_id)
 
     def settled():
         rows = worker.sql(
@@ -488,7 +429,7 @@ def test_the_url_policy_applies_again_at_delivery(worker):
         return rows if rows and rows[0][0] != "pending" else None
 
     ((status, attempts, error, delivered_event),) = wait_until(settled, 30, message="the delivery never settled")
-    assert (status, attempts, delivered_event) == ("failed", 1, str(event_id))
+    assert (status, attempts, delivered_event) == ("failed", 1, event_id)
     assert error.startswith("destination refused"), error
     assert worker.sql("SELECT failing_since IS NOT NULL FROM webhook_endpoints WHERE id = %s", (endpoint_id,)) == [
         (True,)

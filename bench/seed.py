@@ -7,6 +7,12 @@ and keys): what must be encrypted or hashed (e-mails, names, RUTs, passwords, TO
   unit), verified residents of the first building and optionally an org_admin with TOTP enrolled;
   prints the tenant as one line of JSON (ids, e-mails, passwords, the TOTP secret).
 
+- ``python -m bench.seed webhook-endpoint --url U``: an organization with one operator webhook
+  endpoint subscribed to every event type; prints ``{"organization_id", "endpoint_id", "secret"}``.
+- ``python -m bench.seed events --organization-id O --count N``: N ``user.banned`` events of the
+  organization, recorded with ``app.events.record`` in units of work of 100 and handed over to
+  the bus after each commit, exactly as a service's change would be (the ``events`` scenario).
+
 Spots, blocks and pricing rules are not made here: they carry nothing encrypted, so the scenarios
 insert them set-based with SQL (``bench/tenant.py``). Residents are few (the scenarios log in at
 most about fifty): they are made one by one, but share one argon2 hash computed once at production
@@ -134,6 +140,46 @@ def _tenant(spec: dict[str, Any]) -> dict[str, Any]:
         }
 
 
+def _webhook_endpoint(url: str) -> dict[str, str]:
+    from app import create_app
+    from app.jobs.webhooks import new_secret
+    from app.models import Organization, WebhookEndpoint
+    from app.unit_of_work import unit_of_work
+    from config.settings import Settings
+
+    app = create_app(Settings.from_env())
+    with app.app_context(), unit_of_work() as uow:
+        organization = Organization(name=f"Bench events {uuid.uuid4().hex[:8]}")
+        uow.session.add(organization)
+        uow.session.flush()
+        endpoint = WebhookEndpoint(organization_id=organization.id, url=url, event_types=["*"], secret=new_secret())
+        uow.session.add(endpoint)
+        uow.session.flush()
+        return {"organization_id": str(organization.id), "endpoint_id": str(endpoint.id), "secret": endpoint.secret}
+
+
+def _events(organization_id: str, count: int, batch: int = 100) -> int:
+    from app import create_app
+    from app.events import record
+    from app.unit_of_work import unit_of_work
+    from config.settings import Settings
+
+    app = create_app(Settings.from_env())
+    with app.app_context():
+        for start in range(0, count, batch):
+            with unit_of_work():
+                for _ in range(start, min(start + batch, count)):
+                    subject = uuid.uuid4()
+                    record(
+                        "user.banned",
+                        organization_id=uuid.UUID(organization_id),
+                        building_id=None,
+                        aggregate=("user", subject),
+                        data={"user_id": str(subject)},
+                    )
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -147,9 +193,20 @@ def main(argv: list[str] | None = None) -> int:
         required=True,
         help='JSON: {"label", "buildings", "residents", "staff", "max_upcoming", "base_price_clp", "timezone"}',
     )
+    endpoint = commands.add_parser("webhook-endpoint", help="an organization with one '*' endpoint; prints JSON")
+    endpoint.add_argument("--url", required=True)
+    events = commands.add_parser("events", help="N user.banned events of an organization, handed to the bus")
+    events.add_argument("--organization-id", required=True)
+    events.add_argument("--count", type=int, required=True)
     args = parser.parse_args(argv)
     if args.command == "user":
         return _user(args)
+    if args.command == "webhook-endpoint":
+        print(json.dumps(_webhook_endpoint(args.url)))
+        return 0
+    if args.command == "events":
+        print(_events(args.organization_id, args.count))
+        return 0
     print(json.dumps(_tenant(json.loads(args.spec))))
     return 0
 

@@ -248,6 +248,19 @@ class BenchStack:
         say(f"Celery worker (prefork -c {WORKER_CONCURRENCY}) ready")
         return child
 
+    def start_loopback_worker(self) -> Child:
+        """The app worker, allowed to call receivers on loopback (the ``events`` scenario's webhooks).
+
+        Production's outbound policy refuses loopback (and plain http) everywhere, so this one
+        worker runs the ``development`` profile, whose only difference that matters here is
+        ``ALLOW_LOOPBACK_CALLBACKS``; everything else (keys, costs, topology) is the stack's.
+        """
+        env = {**self.env, "APP_ENV": "development", "ALLOW_LOOPBACK_CALLBACKS": "1"}
+        child = self._start("loopback-worker", worker_argv(env, f"bench-loopback-{self.run_id}@%h"), env)
+        child.wait_for_log(" ready.")
+        say(f"Celery worker (prefork -c {WORKER_CONCURRENCY}, loopback webhooks allowed) ready")
+        return child
+
     def start_noop_worker(self) -> Child:
         """The same worker command line with the app swapped for ``bench.celery_noop`` (baseline)."""
         argv = worker_argv(self.env, f"bench-noop-{self.run_id}@%h", app="bench.celery_noop:celery")

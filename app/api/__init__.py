@@ -21,6 +21,7 @@ from app.api import (
     pricing,
     residents,
     system,
+    webhook_endpoints,
 )
 
 RESOURCE_BLUEPRINTS = (
@@ -36,6 +37,7 @@ RESOURCE_BLUEPRINTS = (
     bookings.bp,
     pricing.bp,
     blocklist.bp,
+    webhook_endpoints.bp,
 )
 
 

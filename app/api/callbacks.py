@@ -1,4 +1,4 @@
-"""Checking a job request's ``callback_url`` against the outbound policy (422 if refused).
+"""Checking a job's ``callback_url`` (or an operator webhook's ``url``) against the outbound policy (422 if refused).
 
 The same policy as at delivery (``app.security.outbound``): https only in production, public
 addresses only, loopback only outside production. Refusing at submit gives the caller a clear
@@ -14,7 +14,8 @@ from app.runtime import current_settings
 from app.security.outbound import DestinationRefused, Policy, check_callback_url
 
 
-def validated_callback_url(url: AnyHttpUrl | None) -> str | None:
+def validated_callback_url(url: AnyHttpUrl | None, *, field: str = "callback_url") -> str | None:
+    """The URL as text if the policy accepts it; else 422 pointing at ``field`` (operator webhooks: ``url``)."""
     if url is None:
         return None
     text = str(url)
@@ -24,7 +25,7 @@ def validated_callback_url(url: AnyHttpUrl | None) -> str | None:
     except DestinationRefused as exc:
         raise Problem(
             "validation-error",
-            f"callback_url {exc}.",
-            errors=[{"pointer": "/callback_url", "detail": str(exc)}],
+            f"{field} {exc}.",
+            errors=[{"pointer": f"/{field}", "detail": str(exc)}],
         ) from exc
     return text

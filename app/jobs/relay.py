@@ -33,7 +33,7 @@ from app.extensions import db
 from app.jobs import report, runner
 from app.jobs.broker import publish, queue_depth
 from app.jobs.types import queue_for
-from app.models import JobStatus, WebhookDelivery
+from app.models import EndpointDelivery, JobStatus, WebhookDelivery
 from app.runtime import current_settings
 from app.unit_of_work import current_unit_of_work, unit_of_work
 
@@ -108,15 +108,30 @@ def _publish_jobs(due: list[Any], abandoned: list[runner.JobRun]) -> None:
 
 
 def relay_webhooks(batch: int = BATCH) -> int:
-    """Publish deliveries that are due and have no live message (long delays live only in rows)."""
+    """Publish job callbacks that are due and have no live message (long delays live only in rows)."""
+    return _relay_due(WebhookDelivery, "webhooks.deliver", batch)
+
+
+def relay_endpoint_deliveries(batch: int = BATCH) -> int:
+    """Publish operator webhook deliveries that are due (app/jobs/event_webhooks.py), the same way."""
+    return _relay_due(EndpointDelivery, "webhooks.deliver_event", batch)
+
+
+def _relay_due(model: type[WebhookDelivery] | type[EndpointDelivery], task: str, batch: int) -> int:
+    """Due pending rows, pushed to now in the current unit of work and published after its commit.
+
+    A row that is due ``job_republish_after_seconds`` past its time has no live message: its
+    countdown message was lost, or its delay was too long for one. A claimed row is held past its
+    deadline, so an attempt in flight is never published again.
+    """
     uow = current_unit_of_work()
     settings = current_settings()
     grace = timedelta(seconds=settings.job_republish_after_seconds)
     rows = (
         db.session.execute(
-            select(WebhookDelivery.id)
-            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= func.now() - grace)
-            .order_by(WebhookDelivery.next_attempt_at)
+            select(model.id)
+            .where(model.status == "pending", model.next_attempt_at <= func.now() - grace)
+            .order_by(model.next_attempt_at)
             .limit(batch)
             .with_for_update(skip_locked=True)
         )
@@ -126,10 +141,10 @@ def relay_webhooks(batch: int = BATCH) -> int:
     if not rows:
         return 0
     db.session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_(rows))
+        update(model)
+        .where(model.id.in_(rows))
         .values(next_attempt_at=func.now())
         .execution_options(synchronize_session=False)
     )
-    uow.after_commit(lambda: [publish("webhooks.deliver", [str(delivery_id)]) for delivery_id in rows])
+    uow.after_commit(lambda: [publish(task, [str(delivery_id)]) for delivery_id in rows])
     return len(rows)

@@ -180,13 +180,34 @@ def _prepare(claim: Claim) -> tuple[str, str, str] | None:
 
 
 def _attempt(claim: Claim) -> str:
-    settings = current_settings()
     prepared = _prepare(claim)  # committed: nothing is held open across the network call
     if prepared is None:
         return _record(claim, "failed", error="job or user missing")
     url, secret, body = prepared
+    outcome = post_signed(url, secret, message_id(claim.id), body)
+    if outcome.status == "retry":
+        return _schedule_retry(claim, outcome.code, outcome.error or "")
+    return _record(claim, outcome.status, code=outcome.code, error=outcome.error)
 
-    headers = sign(secret, message_id(claim.id), datetime.now(UTC), body)
+
+@dataclass(frozen=True)
+class Outcome:
+    """One signed POST's outcome: ``delivered``, ``gone`` (410), ``failed`` (refused destination) or ``retry``."""
+
+    status: str
+    code: int | None = None
+    error: str | None = None
+
+
+def post_signed(url: str, secret: str, message_id: str, body: str) -> Outcome:
+    """POST ``body`` to ``url`` signed per Standard Webhooks, through the outbound policy, within one deadline.
+
+    Shared by job callbacks and operator webhooks (app/jobs/event_webhooks.py): the URL is vetted
+    again (DNS may have changed), the connection pinned, redirects not followed. A name that does
+    not resolve is retried (often temporary); a destination the policy refuses is not.
+    """
+    settings = current_settings()
+    headers = sign(secret, message_id, datetime.now(UTC), body)
     try:
         answer = outbound.post(
             url,
@@ -197,16 +218,16 @@ def _attempt(claim: Claim) -> str:
             ca_bundle=settings.outbound_ca_bundle or None,
         )
     except outbound.Unresolvable as exc:
-        return _schedule_retry(claim, None, str(exc))
+        return Outcome("retry", None, str(exc))
     except outbound.DestinationRefused as exc:
-        return _record(claim, "failed", error=f"destination refused: {exc}")
+        return Outcome("failed", None, f"destination refused: {exc}")
     except outbound.OutboundError as exc:
-        return _schedule_retry(claim, None, str(exc))
+        return Outcome("retry", None, str(exc))
     if 200 <= answer.status < 300:
-        return _record(claim, "delivered", code=answer.status)
+        return Outcome("delivered", answer.status)
     if answer.status == 410:
-        return _record(claim, "gone", code=410, error="HTTP 410")
-    return _schedule_retry(claim, answer.status, f"HTTP {answer.status}")
+        return Outcome("gone", 410, "HTTP 410")
+    return Outcome("retry", answer.status, f"HTTP {answer.status}")
 
 
 def _schedule_retry(claim: Claim, code: int | None, error: str) -> str:

@@ -17,6 +17,7 @@ from app.models.pricing import PricingRule
 from app.models.resident import Resident, ResidentStatus
 from app.models.user import PlatformRole, User
 from app.models.webhook_delivery import WebhookDelivery
+from app.models.webhook_endpoint import EndpointDelivery, WebhookEndpoint
 
 __all__ = [
     "AccessEvent",
@@ -27,6 +28,7 @@ __all__ = [
     "BlocklistEntry",
     "Booking",
     "Building",
+    "EndpointDelivery",
     "Event",
     "EventReceipt",
     "IdempotencyKey",
@@ -44,5 +46,6 @@ __all__ = [
     "User",
     "VisitorSpot",
     "WebhookDelivery",
+    "WebhookEndpoint",
     "membership_buildings",
 ]

@@ -53,6 +53,17 @@ EVENT_DELIVERY_LAG = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 
+#: Operator webhooks (app/jobs/event_webhooks.py): attempts by outcome, failed attempts per
+#: endpoint (its id, never its URL, which can hold a token), and occurrence-to-2xx lag.
+ENDPOINT_ATTEMPTS = Counter("webhook_endpoint_attempts_total", "Operator webhook attempts by outcome", ["outcome"])
+ENDPOINT_FAILURES = Counter(
+    "webhook_endpoint_failures_total", "Failed operator webhook attempts per endpoint", ["endpoint_id"]
+)
+ENDPOINT_DELIVERY_LAG = Histogram(
+    "webhook_endpoint_delivery_lag_seconds",
+    "From an event's occurrence to its operator webhook's 2xx answer",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+)
 
 #: What a scrape reads of the job pipeline: unfinished jobs by (type, status), and messages
 #: waiting per broker queue. Handed in by ``create_app`` (``app.jobs.metrics_snapshot``), so

@@ -58,6 +58,7 @@ class Capability(enum.StrEnum):
     READ_JOB = "read_job"  # see a job and its result
     PLATFORM = "platform"  # the platform's own actions: create organizations, ban users
     SET_COMMISSION = "set_commission"  # a building's commission_rate: the platform's contract term
+    INTEGRATE = "integrate"  # an organization's webhook endpoints and its event catch-up log
 
 
 class Role(enum.StrEnum):
@@ -79,9 +80,9 @@ _STAFF = frozenset({C.VIEW, C.MANAGE, C.STAFF_READ, C.GATE, C.READ_BOOKING, C.CA
 
 #: The role -> capability table: the whole policy, as data.
 POLICY: dict[Role, frozenset[Capability]] = {
-    Role.PLATFORM_ADMIN: _STAFF | {C.READ_BLOCKLIST, C.READ_JOB, C.PLATFORM, C.SET_COMMISSION},
+    Role.PLATFORM_ADMIN: _STAFF | {C.READ_BLOCKLIST, C.READ_JOB, C.PLATFORM, C.SET_COMMISSION, C.INTEGRATE},
     Role.SUPPORT: frozenset({C.VIEW, C.STAFF_READ, C.READ_BOOKING, C.READ_BLOCKLIST}),
-    Role.ORG_ADMIN: _STAFF | {C.READ_BLOCKLIST},
+    Role.ORG_ADMIN: _STAFF | {C.READ_BLOCKLIST, C.INTEGRATE},
     Role.BUILDING_ADMIN: _STAFF | {C.READ_BLOCKLIST},
     Role.CONCIERGE: frozenset({C.VIEW, C.GATE, C.READ_BOOKING, C.CANCEL_BOOKING, C.CANCEL_STARTED}),
     # organization-wide entries apply to their buildings too, so their building_admins read them
@@ -99,6 +100,7 @@ FORBIDDEN_DETAIL: dict[Capability, str] = {
     C.READ_BLOCKLIST: "The blocklist is for platform staff and building managers.",
     C.PLATFORM: "This action needs the platform_admin role.",
     C.SET_COMMISSION: "Only the platform sets the commission rate.",
+    C.INTEGRATE: "Webhook endpoints and the event log are for the organization's org_admin.",
 }
 
 

@@ -78,6 +78,15 @@ EXPECTED_CHECKS = {
         "some_logins_succeeded",
         "not_throttled",
     },
+    "events": {
+        "all_delivered",
+        "each_event_once",
+        "signatures_verified",
+        "delivered_in_one_attempt",
+        "events_recorded",
+        "baseline_all_succeeded",
+        "not_throttled",
+    },
 }
 
 
@@ -91,7 +100,7 @@ def test_every_scenario_quick_produces_figures_and_passes_its_checks(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=360,  # the events scenario starts an API and two workers of its own
     )
     assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr[-8000:]}"
 

@@ -19,13 +19,15 @@ def relay_outbox() -> dict[str, int]:
             jobs = relay.relay_jobs()
         with unit_of_work():
             webhooks = relay.relay_webhooks()
-        return {"jobs": jobs, "webhooks": webhooks}
+        with unit_of_work():
+            endpoint_webhooks = relay.relay_endpoint_deliveries()
+        return {"jobs": jobs, "webhooks": webhooks, "endpoint_webhooks": endpoint_webhooks}
     except Exception as exc:
         if not is_connection_failure(exc):
             raise
         # Beat sends the next one in a few seconds; a traceback every interval would drown the logs.
         log.warning("relay skipped: database unavailable")
-        return {"jobs": 0, "webhooks": 0}
+        return {"jobs": 0, "webhooks": 0, "endpoint_webhooks": 0}
 
 
 @shared_task(name="jobs.purge_idempotency_keys", soft_time_limit=60, time_limit=90)

@@ -24,6 +24,7 @@ EXPECTED_QUEUES = {
     "keys.rotate": "bulk",
     "jobs.relay": "system",
     "webhooks.deliver": "system",
+    "webhooks.deliver_event": "system",
 }
 
 

@@ -69,9 +69,10 @@ PLACE = (C.VIEW, C.MANAGE, C.STAFF_READ, C.GATE, C.READ_BLOCKLIST)
 BOOKING = (C.READ_BOOKING, C.CANCEL_BOOKING, C.CANCEL_STARTED, C.GATE)
 ENTRY = (C.VIEW, C.MANAGE)
 JOB = (C.READ_JOB,)
+ORGANIZATION = (*PLACE, C.INTEGRATE)  # an organization's webhook endpoints and event log
 ASKED = {
-    "organization": PLACE,
-    "other_organization": PLACE,
+    "organization": ORGANIZATION,
+    "other_organization": ORGANIZATION,
     "building": PLACE,
     "other_building": PLACE,
     "other_org_building": PLACE,
@@ -94,14 +95,14 @@ HIDDEN = None  # out of scope: 404 whatever the capability
 EXPECTED: dict[tuple[str, str], set[C] | None] = {
     # platform staff: everywhere; support reads, never changes, and never sees others' jobs
     **{("platform_admin", s): set(ASKED[s]) for s in SCOPES},
-    **{("support", s): SUPPORT_PLACE for s in SCOPES if ASKED[s] is PLACE},
+    **{("support", s): SUPPORT_PLACE for s in SCOPES if ASKED[s] in (PLACE, ORGANIZATION)},
     ("support", "own_booking"): {C.READ_BOOKING},
     ("support", "booking_other_building"): {C.READ_BOOKING},
     ("support", "global_entry"): {C.VIEW},
     ("support", "organization_entry"): {C.VIEW},
     ("support", "building_entry"): {C.VIEW},
     # org_admin: the organization and all its buildings, never the platform's global entries
-    ("org_admin", "organization"): ALL_PLACE,
+    ("org_admin", "organization"): ALL_PLACE | {C.INTEGRATE},
     ("org_admin", "building"): ALL_PLACE,
     ("org_admin", "other_building"): ALL_PLACE,
     ("org_admin", "own_booking"): ALL_BOOKING,
@@ -130,7 +131,7 @@ EXPECTED: dict[tuple[str, str], set[C] | None] = {
     ("neighbour", "building"): {C.VIEW},
     ("neighbour", "building_entry"): {C.VIEW},
     # another organization's admin: only their own organization
-    ("other_org_admin", "other_organization"): ALL_PLACE,
+    ("other_org_admin", "other_organization"): ALL_PLACE | {C.INTEGRATE},
     ("other_org_admin", "other_org_building"): ALL_PLACE,
 }
 
@@ -166,16 +167,16 @@ def test_the_table_names_only_real_principals_and_scopes():
 
 
 #: Without a row, only the role is asked: allowed or 403, never 404.
-ROLE_ONLY = (C.BOOK, C.READ_BLOCKLIST, C.PLATFORM, C.SET_COMMISSION, C.MANAGE)
+ROLE_ONLY = (C.BOOK, C.READ_BLOCKLIST, C.PLATFORM, C.SET_COMMISSION, C.MANAGE, C.INTEGRATE)
 ROLE_EXPECTED: dict[str, set[C]] = {
-    "platform_admin": {C.READ_BLOCKLIST, C.PLATFORM, C.SET_COMMISSION, C.MANAGE},  # never books
+    "platform_admin": {C.READ_BLOCKLIST, C.PLATFORM, C.SET_COMMISSION, C.MANAGE, C.INTEGRATE},  # never books
     "support": {C.READ_BLOCKLIST},
-    "org_admin": {C.READ_BLOCKLIST, C.MANAGE},
+    "org_admin": {C.READ_BLOCKLIST, C.MANAGE, C.INTEGRATE},
     "building_admin": {C.READ_BLOCKLIST, C.MANAGE},
     "concierge": set(),
     "resident": {C.BOOK},
     "neighbour": {C.BOOK},
-    "other_org_admin": {C.READ_BLOCKLIST, C.MANAGE},
+    "other_org_admin": {C.READ_BLOCKLIST, C.MANAGE, C.INTEGRATE},
     "nobody": set(),
 }
 

@@ -21,6 +21,10 @@ The floors, measured in the same run: the raw Celery no-op round trip (``bench.c
 the floors' sum is one round trip plus two ``/healthz``, in CPU-ms; the notes give both apps'
 CPU-ms per booking as a multiple of it.
 
+CPU-ms compared (targets, floors) are those of **all processes**: the sum of the process groups
+``bench.cpu`` accounts (API, worker, PostgreSQL, Redis, the client). The machine's busy time is
+shown beside it but not compared: on a shared machine it also counts everybody else's work.
+
 Targets (issue 15): bookings/s >= 1.0 x the peer's; all-process CPU-ms per booking <= 1.0 x the
 peer's; p99 submit -> terminal <= the peer's. Reported, never asserted.
 
@@ -52,9 +56,13 @@ DESCRIPTION = "our bookings/s, p50/p99 and CPU-ms per booking beside the tutoria
 TARGET = 1.0
 #: The peer's blocks cost what ``bench.tenant.add_blocks`` prices ours at (its default base price).
 BLOCK_PRICE = 5000
-#: Process groups compared per booking, in this order (the client's and the machine's total after them).
-GROUPS = ("api", "worker", "postgres", "redis", "client (this process)", "total (machine)")
-TOTAL = "total (machine)"
+#: Process groups compared per booking, in this order (then their sum, then the machine's total).
+GROUPS = ("api", "worker", "postgres", "redis", "client (this process)")
+#: The sum of the groups above (``bench.cpu`` accounts them by process group): what the targets and
+#: the floors compare, because it holds on a shared machine. The machine's busy time also counts
+#: whatever else runs there (other users' tests), so it is shown but not compared.
+ACCOUNTED = "all processes (sum of the groups)"
+MACHINE = "total (machine)"
 
 
 def run(ctx: ScenarioContext) -> ScenarioResult:
@@ -109,17 +117,17 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
     checks["not_throttled"] = api.retried == 0 and our_api.retried == 0
 
     our_cpu = ours.details.get("cpu_ms_per_operation", {})
-    our_ms, celery_ms = our_cpu.get("figure", {}), our_cpu.get("baseline", {})
-    their_ms = per_operation_ms(theirs_cpu, theirs.elapsed_s, theirs.completed)
-    healthz_ms = per_operation_ms(healthz_cpu, healthz.elapsed_s, healthz.completed)
-    peer_healthz_ms = per_operation_ms(peer_healthz_cpu, peer_healthz.elapsed_s, peer_healthz.completed)
-    floors = _floors(celery_ms.get(TOTAL), healthz_ms.get(TOTAL))
+    our_ms, celery_ms = _accounted(our_cpu.get("figure", {})), _accounted(our_cpu.get("baseline", {}))
+    their_ms = _accounted(per_operation_ms(theirs_cpu, theirs.elapsed_s, theirs.completed))
+    healthz_ms = _accounted(per_operation_ms(healthz_cpu, healthz.elapsed_s, healthz.completed))
+    peer_healthz_ms = _accounted(per_operation_ms(peer_healthz_cpu, peer_healthz.elapsed_s, peer_healthz.completed))
+    floors = _floors(celery_ms.get(ACCOUNTED), healthz_ms.get(ACCOUNTED))
 
     baseline = Figure.of(
         "the peer's confirmed bookings/s, same load, client, topology and servers", "bookings/s", theirs
     )
     figure = dataclasses.replace(ours.figure, name=f"our confirmed bookings/s ({ours_source})")
-    cpu_ratio = _ratio(our_ms.get(TOTAL), their_ms.get(TOTAL))
+    cpu_ratio = _ratio(our_ms.get(ACCOUNTED), their_ms.get(ACCOUNTED))
     p99_ratio = _ratio(figure.latency_ms.get("p99"), baseline.latency_ms.get("p99"))
     rows = _comparison(figure, baseline, our_ms, their_ms)
     floor_figures = {
@@ -127,8 +135,8 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
         "healthz_ours": {"per_second": round(healthz.per_second, 1), "cpu_ms": healthz_ms},
         "healthz_peer": {"per_second": round(peer_healthz.per_second, 1), "cpu_ms": peer_healthz_ms},
         "sum_cpu_ms": floors,
-        "ours_over_sum": _ratio(our_ms.get(TOTAL), floors),
-        "peer_over_sum": _ratio(their_ms.get(TOTAL), floors),
+        "ours_over_sum": _ratio(our_ms.get(ACCOUNTED), floors),
+        "peer_over_sum": _ratio(their_ms.get(ACCOUNTED), floors),
     }
     return ScenarioResult(
         scenario=NAME,
@@ -231,6 +239,13 @@ def _check(
     return checks, sql
 
 
+def _accounted(costs: dict[str, float]) -> dict[str, float]:
+    """``bench.cpu.per_operation_ms`` with the sum of its process groups added (the machine's total left out)."""
+    if not costs:
+        return {}
+    return {**costs, ACCOUNTED: round(sum(v for k, v in costs.items() if k != MACHINE), 2)}
+
+
 def _ratio(ours: float | None, theirs: float | None) -> float | None:
     if ours is None or not theirs:
         return None
@@ -253,7 +268,9 @@ def _comparison(
         ("p50 submit->terminal ms", figure.latency_ms.get("p50"), baseline.latency_ms.get("p50")),
         ("p99 submit->terminal ms", figure.latency_ms.get("p99"), baseline.latency_ms.get("p99")),
     ]
-    rows += [(f"CPU-ms/booking {group}", our_ms.get(group), their_ms.get(group)) for group in GROUPS]
+    rows += [
+        (f"CPU-ms/booking {group}", our_ms.get(group), their_ms.get(group)) for group in (*GROUPS, ACCOUNTED, MACHINE)
+    ]
     return [{"what": what, "ours": o, "peer": p, "ratio": _ratio(o, p)} for what, o, p in rows]
 
 
@@ -272,9 +289,9 @@ def _comparison_notes(rows: list[dict[str, Any]]) -> list[str]:
 def _floor_notes(
     ours: ScenarioResult, healthz: Measurement, peer_healthz: Measurement, floors: dict[str, Any]
 ) -> list[str]:
-    celery_ms = floors["celery_round_trip"]["cpu_ms"].get(TOTAL)
-    healthz_ms = floors["healthz_ours"]["cpu_ms"].get(TOTAL)
-    peer_ms = floors["healthz_peer"]["cpu_ms"].get(TOTAL)
+    celery_ms = floors["celery_round_trip"]["cpu_ms"].get(ACCOUNTED)
+    healthz_ms = floors["healthz_ours"]["cpu_ms"].get(ACCOUNTED)
+    peer_ms = floors["healthz_peer"]["cpu_ms"].get(ACCOUNTED)
     lines = [
         f"floors (same run): raw Celery no-op round trip {ours.baseline.value:,.1f}/s, {_fmt(celery_ms)} CPU-ms; "
         f"GET /healthz ours {healthz.per_second:,.1f}/s, {_fmt(healthz_ms)} CPU-ms "

@@ -102,7 +102,7 @@ def test_every_scenario_quick_produces_figures_and_passes_its_checks(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=400,  # a hang guard, not a timing: nine scenarios on a shared 2-core machine
+        timeout=400,  # a hang guard, not a timing: eight scenarios on a shared 2-core machine
     )
     assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr[-8000:]}"
 

@@ -33,7 +33,7 @@ import redis
 from bench.stack import BIN, ROOT, BenchError, BenchStack, Child, procfile_argv, say, worker_argv
 from devstack.env import run_tool
 from devstack.net import StackTimeout, free_port
-from devstack.postgres import admin_connection, with_database
+from devstack.postgres import create_database, drop_database, with_database
 from devstack.redis import redis_db_index, with_redis_db
 
 #: Overrides where the peer app is looked for (a worktree is not next to ``shared/``).
@@ -102,12 +102,7 @@ class PeerStack:
     # --- setting up ---------------------------------------------------------------------
 
     def start(self) -> None:
-        conn = admin_connection(self.stack.base_database_url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f'CREATE DATABASE "{self.database_name}"')
-        finally:
-            conn.close()
+        create_database(self.stack.base_database_url, self.database_name)
         self._database_created = True
         self.database_url = with_database(self.stack.base_database_url, self.database_name)
         self.redis_url = self._claim_redis_db()
@@ -237,12 +232,7 @@ class PeerStack:
     def _drop_database(self) -> None:
         if not self._database_created:
             return
-        conn = admin_connection(self.stack.base_database_url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
-        finally:
-            conn.close()
+        drop_database(self.stack.base_database_url, self.database_name)
         self._database_created = False
 
     def _flush(self) -> None:

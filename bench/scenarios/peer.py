@@ -97,7 +97,8 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
                     say(f"peer: figure, {total} bookings over HTTP ({clients} client threads)")
                     warm = closed_loop(len(warmup_blocks), clients, _booker(api, tokens, warmup_blocks))
                     sampler = CpuSampler(peer.process_groups())
-                    theirs = closed_loop(total, clients, _booker(api, tokens, measured_blocks))
+                    with ctx.profiled(NAME):  # --profile: py-spy on the peer's API and worker, as on ours
+                        theirs = closed_loop(total, clients, _booker(api, tokens, measured_blocks))
                     theirs_cpu = sampler.cores()
             finally:
                 api.close()

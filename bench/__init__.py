@@ -11,6 +11,8 @@ Layout:
 - ``bench/stack.py``         servers, a throwaway database, keys, the user, API and worker processes
 - ``bench/client.py``        the HTTP client and the closed-loop concurrent load generator
 - ``bench/celery_noop.py``   a raw Celery app with a no-op task: the queue baseline (``measure``)
+- ``bench/peer_stack.py``    the peer app (``../shared/peer``) on the run's servers with our topology
+- ``bench/peer_client.py``   the client's adapter for the peer's API (its JWT, submit and poll)
 - ``bench/seed.py``          users and tenants (organization, buildings, residents, staff with TOTP)
                              made through the models, in the stack's environment
 - ``bench/tenant.py``        a scenario's own tenant; spots and blocks inserted set-based with SQL
@@ -21,7 +23,7 @@ Layout:
 - ``bench/profile.py``       ``--profile DIR``: py-spy profiles of the API and worker per figure phase
 - ``bench/report.py``        results, the table and ``bench/results/latest.json``
 - ``bench/scenarios/<name>.py``  one module per scenario (``NAME``, ``DESCRIPTION``, ``ORDER``, ``run(ctx)``):
-                             queue, bookings, contention, accept, recalc, generate
+                             queue, bookings, peer, contention, accept, recalc, generate, login
 
 What each scenario measures, its baseline, its target and the latest figures: ``bench/README.md``.
 

@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 operations=args.jobs,
                 idempotency_keys=args.idempotency_keys,
                 profile_dir=args.profile,
+                earlier={r.scenario: r for r in results},
             )
             try:
                 results.append(scenarios[name].run(ctx))
@@ -159,4 +160,4 @@ def main(argv: list[str] | None = None) -> int:
     if error is not None:
         say(f"harness error: {error}")
         return 2
-    return 0 if all(r.checks_passed for r in results) else 1
+    return 0 if all(r.ok for r in results) else 1

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench.stack import BIN, BenchError, BenchStack, say
 
-GROUPS = ("api", "worker")
+GROUPS = ("api", "worker", "peer-api", "peer-worker")  # the peer app's, during the ``peer`` scenario
 RATE = 100
 TOP = 30
 

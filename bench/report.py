@@ -120,11 +120,19 @@ class ScenarioResult:
     extra_targets: list[Target] = field(default_factory=list)
     #: Set when the scenario could not complete (an exception); its figures are meaningless.
     error: str | None = None
+    #: Set when the scenario could not run here and said why (``peer`` without the peer app): it
+    #: measured and checked nothing, and fails nothing.
+    skipped: str | None = None
 
     @classmethod
     def failed(cls, scenario: str, error: str, *, target: float = 0.0) -> ScenarioResult:
         empty = Figure("not measured", 0.0, "", 0, 0, 0.0, {"p50": None, "p90": None, "p99": None})
         return cls(scenario, empty, empty, target, {"completed": False}, error=error)
+
+    @classmethod
+    def skip(cls, scenario: str, reason: str) -> ScenarioResult:
+        empty = Figure("not measured", 0.0, "", 0, 0, 0.0, {"p50": None, "p90": None, "p99": None})
+        return cls(scenario, empty, empty, 0.0, {}, skipped=reason)
 
     @property
     def ratio(self) -> float:
@@ -150,6 +158,11 @@ class ScenarioResult:
     def checks_passed(self) -> bool:
         return self.error is None and bool(self.checks) and all(self.checks.values())
 
+    @property
+    def ok(self) -> bool:
+        """Nothing went wrong: its checks passed, or it was skipped (and said why)."""
+        return self.skipped is not None or self.checks_passed
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
@@ -164,6 +177,7 @@ class ScenarioResult:
             "checks": self.checks,
             "checks_passed": self.checks_passed,
             "error": self.error,
+            "skipped": self.skipped,
             "details": self.details,
             "notes": self.notes,
         }
@@ -179,6 +193,9 @@ def table(results: list[ScenarioResult]) -> str:
     for r in results:
         if r.error is not None:
             rows.append([r.scenario, "-", "-", "-", "-", "ERROR", "-", "-", "ERROR (see below)"])
+            continue
+        if r.skipped is not None:
+            rows.append([r.scenario, "-", "-", "-", "-", "SKIPPED", "-", "-", "skipped (see below)"])
             continue
         digits = 1 if r.higher_is_better else 2
         rows.append(
@@ -202,6 +219,9 @@ def table(results: list[ScenarioResult]) -> str:
         pad = " " * len(r.scenario)
         if r.error is not None:
             notes.append(f"{r.scenario}: ERROR {r.error}")
+            continue
+        if r.skipped is not None:
+            notes.append(f"{r.scenario}: skipped: {r.skipped}")
             continue
         notes.append(f"{r.scenario}: figure   = {r.figure.name}")
         baseline_latency = ""
@@ -242,7 +262,7 @@ def document(
         "options": options,
         "stack": stack,
         "scenarios": [r.as_dict() for r in results],
-        "all_checks_passed": error is None and all(r.checks_passed for r in results),
+        "all_checks_passed": error is None and all(r.ok for r in results),
         "error": error,
     }
 

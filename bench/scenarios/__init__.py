@@ -14,10 +14,11 @@ import contextlib
 import importlib
 import pkgutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from bench.report import ScenarioResult
 from bench.stack import BenchStack
 
 
@@ -35,6 +36,8 @@ class ScenarioContext:
     idempotency_keys: bool = False
     #: ``--profile DIR``: record py-spy profiles of the API and worker during each figure phase.
     profile_dir: Path | None = None
+    #: Results of the scenarios that already ran in this run, by name (``peer`` reuses ``bookings``').
+    earlier: dict[str, ScenarioResult] = field(default_factory=dict)
 
     def size(self, full: int, quick: int) -> int:
         if self.operations is not None:

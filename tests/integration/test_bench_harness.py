@@ -14,6 +14,7 @@ import psycopg2
 import pytest
 import redis
 
+from bench.peer_stack import is_peer_app, peer_dir
 from tests.conftest import BASE_DATABASE_URL, BASE_REDIS_URL
 from tests.support.stack import BIN, ROOT, with_database, with_redis_db
 
@@ -70,6 +71,16 @@ EXPECTED_CHECKS = {
         "sample_matches_domain_after_job",
         "rss_sampled",
     },
+    "peer": {
+        "peer_all_tasks_completed",
+        "peer_every_booking_confirmed",
+        "peer_one_live_booking_per_block",
+        "peer_distinct_bookings",
+        "peer_no_extra_bookings",
+        "ours_passed_the_bookings_checks",
+        "healthz_all_200",
+        "not_throttled",
+    },
     "generate": {"job_succeeded", "same_row_counts", "same_rows", "second_run_creates_0"},
     "login": {
         "healthz_all_200",
@@ -100,7 +111,7 @@ def test_every_scenario_quick_produces_figures_and_passes_its_checks(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=360,  # the events scenario starts an API and two workers of its own
+        timeout=480,  # a hang guard, not a timing: nine scenarios (events starts its own API and workers)
     )
     assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr[-8000:]}"
 
@@ -112,6 +123,15 @@ def test_every_scenario_quick_produces_figures_and_passes_its_checks(tmp_path):
     assert document["stack"]["beat"] == "off"
     scenarios = {s["scenario"]: s for s in document["scenarios"]}
     assert set(scenarios) == set(EXPECTED_CHECKS)
+    # The peer app lives outside the repository (../shared/peer, or BENCH_PEER_DIR): where it is
+    # absent the scenario must say so and fail nothing; where it is present it must have run.
+    peer = scenarios.pop("peer")
+    if not is_peer_app(peer_dir()):
+        assert peer["skipped"] == f"peer app not found at {peer_dir()}", peer
+        assert f"skipped: peer app not found at {peer_dir()}" in run.stdout
+    else:
+        assert peer["skipped"] is None
+        scenarios["peer"] = peer
 
     for name, scenario in scenarios.items():
         assert scenario["error"] is None, (name, scenario["error"])
@@ -145,6 +165,20 @@ def test_every_scenario_quick_produces_figures_and_passes_its_checks(tmp_path):
         scenarios["recalc"]["details"]["job_blocks_updated"] == scenarios["recalc"]["details"]["baseline_rows_changed"]
     )
     assert scenarios["generate"]["details"]["second_job_result"]["created"] == 0
+    if "peer" in scenarios:
+        # Ours is the bookings scenario's own figure of the run; the peer ran the same load.
+        assert peer["figure"] == scenarios["bookings"]["figure"] | {"name": peer["figure"]["name"]}
+        assert peer["details"]["ours_from"] == "the bookings scenario of this run"
+        assert peer["baseline"]["operations"] == 40 and peer["baseline"]["concurrency"] == 16
+        assert peer["baseline"]["latency_ms"]["p50"] > 0 and peer["baseline"]["latency_ms"]["p99"] > 0
+        assert peer["details"]["sql"]["blocks_with_one_live_booking"] == 40
+        compared = {row["what"]: row for row in peer["details"]["comparison"]}
+        assert compared["bookings/s"]["ours"] > 0 and compared["bookings/s"]["peer"] > 0
+        assert {"CPU-ms/booking api", "CPU-ms/booking worker", "CPU-ms/booking total (machine)"} <= set(compared)
+        floors = peer["details"]["floors"]
+        assert floors["celery_round_trip"]["per_second"] > 0 and floors["healthz_ours"]["per_second"] > 0
+        assert [t["name"] for t in peer["extra_targets"]] == ["CPU-ms/booking ours/peer", "p99 ours/peer"]
+        assert "ours beside the peer" in run.stdout and "floors' sum" in run.stdout
 
     # It cleaned up after itself: its database is gone and its Redis db is empty again.
     conn = psycopg2.connect(with_database(BASE_DATABASE_URL, "postgres"))
@@ -152,6 +186,11 @@ def test_every_scenario_quick_produces_figures_and_passes_its_checks(tmp_path):
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (document["stack"]["database"],))
             assert cur.fetchone() is None
+            if "peer" in scenarios:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (peer["details"]["peer_database"],))
+                assert cur.fetchone() is None
     finally:
         conn.close()
     assert redis.Redis.from_url(redis_url).dbsize() == 0
+    if "peer" in scenarios:
+        assert redis.Redis.from_url(peer["details"]["peer_redis_url"]).dbsize() == 0

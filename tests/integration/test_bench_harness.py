@@ -18,7 +18,7 @@ from bench.peer_stack import is_peer_app, peer_dir
 from tests.conftest import BASE_DATABASE_URL, BASE_REDIS_URL
 from tests.support.stack import BIN, ROOT, with_database, with_redis_db
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(540)]  # the subprocess has its own 480 s guard
 
 BENCH_REDIS_DB = 0
 

@@ -1,4 +1,4 @@
-"""Operations CLI (``flask --app app ...``): create-admin, seed-demo, keys rotate.
+"""Operations CLI (``flask --app app ...``): create-admin, seed-demo, keys rotate, pricing, gdpr.
 
 Each command is a use case at its own edge: it runs in ``unit_of_work()`` (a job it submits is
 published once that commits); following a job reads it in a fresh short unit of work per poll.
@@ -140,8 +140,42 @@ def recalculate_prices(building_id: uuid.UUID | None, wait: bool) -> None:
     click.echo(f"{job.result['blocks_updated']} blocks updated")
 
 
+@click.group("gdpr")
+def gdpr() -> None:
+    """Personal data: anonymization (Law 21.719)."""
+
+
+@gdpr.command("anonymize")
+@click.option("--user-id", "user_ids", type=click.UUID, multiple=True, help="A user to anonymize (repeatable).")
+@click.option(
+    "--inactive-since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Residents with no login since this date (YYYY-MM-DD) and no booking to come.",
+)
+@click.option("--wait/--no-wait", default=True, help="Follow the job's progress until it ends.")
+def anonymize(user_ids: tuple[uuid.UUID, ...], inactive_since: Any, wait: bool) -> None:
+    """Anonymize users for good (a job on the workers), showing its progress bar."""
+    if bool(user_ids) == (inactive_since is not None):
+        raise click.UsageError("give --user-id (one or more) or --inactive-since, not both")
+    if user_ids:
+        payload: dict[str, Any] = {"user_ids": sorted({str(u) for u in user_ids})}
+    else:
+        payload = {"inactive_since": inactive_since.date().isoformat()}
+    with unit_of_work():
+        accepted = submit("gdpr.anonymize", payload, audit.Actor.system())
+    click.echo(f"job {accepted['job_id']} queued")
+    if not wait:
+        return
+    job = follow_job(accepted["job_id"], "anonymizing")
+    if job.status != JobStatus.SUCCEEDED:
+        raise click.ClickException(f"anonymization failed: {(job.error or {}).get('detail', 'unknown error')}")
+    click.echo(f"anonymized {job.result['anonymized']}, skipped {job.result['skipped']} (already anonymized)")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(keys)
     app.cli.add_command(pricing)
+    app.cli.add_command(gdpr)

@@ -17,6 +17,7 @@ from pydantic import Discriminator, Field, RootModel, Tag
 
 from app.domain.timefmt import rfc3339
 from app.jobs.results import (
+    AnonymizationResult,
     BookingResult,
     GenerationResult,
     KeyRotationResult,
@@ -76,6 +77,11 @@ class KeyRotationJob(_JobFields):
     result: KeyRotationResult | None
 
 
+class AnonymizationJob(_JobFields):
+    type: Literal["gdpr.anonymize"]
+    result: AnonymizationResult | None
+
+
 class UnknownTypeJob(_JobFields):
     """A job of a type this version does not run: it is failed by the runner, with no result."""
 
@@ -98,6 +104,7 @@ JobVariant = Annotated[
     | Annotated[BookingCancelJob, Tag("booking.cancel")]
     | Annotated[PricingRecalculationJob, Tag("pricing.recalculate")]
     | Annotated[KeyRotationJob, Tag("keys.rotate")]
+    | Annotated[AnonymizationJob, Tag("gdpr.anonymize")]
     | Annotated[UnknownTypeJob, Tag(UNKNOWN_TYPE)],
     Discriminator(_variant),
 ]

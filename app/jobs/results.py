@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from app.domain.timefmt import rfc3339
 from app.representation import Document
 
@@ -26,7 +28,7 @@ class BookingDocument(Document):
     start: str
     end: str
     visitor_name: str
-    vehicle_plate: str
+    vehicle_plate: str | None = Field(description="null once scrubbed (anonymization, retention)")
     visitor_phone: str | None
     created_at: str
 
@@ -74,3 +76,10 @@ class KeyRotationResult(Document):
     rotated: int
     key_id: str
     columns: dict[str, int]
+
+
+class AnonymizationResult(Document):
+    """``gdpr.anonymize``: people anonymized by this job, and people it found already anonymized."""
+
+    anonymized: int
+    skipped: int

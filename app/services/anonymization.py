@@ -11,7 +11,7 @@ text, json and bytea column of every table, decrypting the encrypted ones, and f
 left behind. Each scrubber is set-based over the batch (one or a few statements), so a batch of
 a few hundred people costs a few dozen round trips, not a few thousand.
 
-**The job.** People are taken in id order, ``BATCH`` at a time (``FOR UPDATE``, so two jobs never
+**The job.** People are taken in id order, ``ANONYMIZATION_BATCH_SIZE`` (200) at a time (``FOR UPDATE``, so two jobs never
 anonymize one person twice); each batch commits with the job's progress and its resume point
 (``JobRun.checkpoint(..., state=)``: the last id, the counts). A worker killed mid-batch loses only
 that batch's uncommitted work; the job taken over resumes after the last committed id. A person
@@ -53,6 +53,7 @@ from app.models import (
 )
 from app.models.types import EncryptedJSON, EncryptedText
 from app.problems import Problem
+from app.runtime import current_settings
 from app.security import rbac
 from app.security.crypto import blind_index
 from app.security.rbac import Capability, Principal
@@ -61,7 +62,6 @@ from app.services import audit, domain_events
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
 ANONYMOUS = "Anonymous"
 #: What a scrubbed blocklist value reads as (the entry keeps banning: its blind index stays).
 SCRUBBED_VALUE = "[anonymized]"
@@ -376,9 +376,12 @@ def anonymize(run: JobRun) -> dict[str, int]:
         total = db.session.execute(select(func.count()).select_from(candidates.subquery())).scalar_one()
         state = {"after": None, "done": 0, "total": total}
         run.checkpoint(0, total, state)
+    else:
+        log.info("anonymization resumed", extra={"job_id": str(run.id), "done": state["done"], "total": state["total"]})
     actor = audit.Actor.job(run.owner_user_id)
+    size = current_settings().anonymization_batch_size
     while True:
-        query = candidates.add_columns(User.anonymized_at).order_by(User.id).limit(BATCH)
+        query = candidates.add_columns(User.anonymized_at).order_by(User.id).limit(size)
         if state["after"]:
             query = query.where(User.id > uuid.UUID(state["after"]))
         rows = db.session.execute(query.with_for_update(of=User)).all()

@@ -246,7 +246,8 @@ def test_a_resident_books_is_anonymized_cannot_log_in_and_the_stats_are_unchange
     assert log_scan(worker, api_log, needles) == []
 
     # The e-mail and the RUT may register again, as a new person.
-    again = {k: person[k] for k in ("email", "password", "first_name", "last_name", "rut", "building_id", "unit_number")}
+    fields = ("email", "password", "first_name", "last_name", "rut", "building_id", "unit_number")
+    again = {k: person[k] for k in fields}
     assert worker.client().post("/v1/auth/register", json=again).status_code == 201
 
 
@@ -302,7 +303,8 @@ def test_another_organizations_admin_gets_404_and_the_resident_is_untouched(work
 
 
 def test_the_body_takes_exactly_one_of_user_ids_or_inactive_since(worker, world):
-    for body in ({}, {"user_ids": [], "inactive_since": "2026-01-01"}, {"inactive_since": 1700000000}, {"user_ids": None}):
+    bodies = ({}, {"user_ids": [], "inactive_since": "2026-01-01"}, {"inactive_since": 1700000000}, {"user_ids": None})
+    for body in bodies:
         response = submit_bulk(worker, world.admin, body)
         assert response.status_code == 422, (body, response.get_json())
 

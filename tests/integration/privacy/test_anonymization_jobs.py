@@ -23,13 +23,16 @@ def test_a_worker_killed_halfway_is_taken_over_and_everyone_is_anonymized_exactl
     stack = isolated_stack_factory(ANONYMIZATION_BATCH_SIZE="25")
     admin, people = people_of_a_fresh_tenant(stack, 400)
     first = stack.start_worker(concurrency=1, label="doomed")
-    accepted = stack.client().post("/v1/admin/anonymizations", json={"user_ids": [p["id"] for p in people]}, headers=admin)
+    body = {"user_ids": [p["id"] for p in people]}
+    accepted = stack.client().post("/v1/admin/anonymizations", json=body, headers=admin)
     assert accepted.status_code == 202, accepted.get_json()
     job_id = accepted.get_json()["job_id"]
     deadline = time.monotonic() + 60
     while True:
         assert time.monotonic() < deadline, "the job never made progress"
-        ((done, total, status),) = stack.sql("SELECT progress_done, progress_total, status FROM jobs WHERE id = %s", (job_id,))
+        ((done, total, status),) = stack.sql(
+            "SELECT progress_done, progress_total, status FROM jobs WHERE id = %s", (job_id,)
+        )
         if done and total and 0 < done < total:
             break
         assert status != "succeeded", "the job finished before it could be killed: raise the user count"

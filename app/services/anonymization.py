@@ -13,8 +13,9 @@ a few hundred people costs a few dozen round trips, not a few thousand.
 
 **The job.** People are taken in id order, ``ANONYMIZATION_BATCH_SIZE`` (200) at a time
 (``FOR UPDATE``, so two jobs never anonymize one person twice); each batch commits with the
-job's progress and its resume point (``JobRun.checkpoint(..., state=)``: the last id, the counts). A worker killed mid-batch loses only
-that batch's uncommitted work; the job taken over resumes after the last committed id. A person
+job's progress and its resume point (``JobRun.checkpoint(..., state=)``: the last id, the
+counts). A worker killed mid-batch loses only that batch's uncommitted work; the job taken over
+resumes after the last committed id. A person
 already anonymized (``users.anonymized_at``) is skipped and counted as such, so a re-run is
 ``{"anonymized": 0, "skipped": n}``.
 

@@ -66,9 +66,7 @@ def person_in(stack, world, building_label="A1"):
 
 def book(stack, headers, block_id, visitor):
     body = {"availability_block_id": block_id, **visitor}
-    response = stack.client().post(
-        "/v1/bookings", json=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex}
-    )
+    response = stack.client().post("/v1/bookings", json=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
     assert response.status_code == 202, response.get_json()
     job = stack.wait_job(headers, response.get_json()["job_id"])
     assert job["status"] == "succeeded", job
@@ -226,9 +224,9 @@ def test_a_resident_books_is_anonymized_cannot_log_in_and_the_stats_are_unchange
     assert worker.sql(
         "SELECT count(*) FROM audit_logs WHERE action = 'user.anonymized' AND entity_id = %s", (person["id"],)
     ) == [(1,)]
-    assert worker.sql("SELECT count(*) FROM events WHERE type = 'user.anonymized' AND data->>'user_id' = %s", (
-        person["id"],
-    )) == [(1,)]
+    assert worker.sql(
+        "SELECT count(*) FROM events WHERE type = 'user.anonymized' AND data->>'user_id' = %s", (person["id"],)
+    ) == [(1,)]
 
     # The scans can fail: they find what is there.
     assert raw_scan(worker, [booked[0]["confirmation_code"]])
@@ -256,9 +254,9 @@ def test_a_wrong_password_anonymizes_nothing(worker, world):
     headers = worker.login(person)
     response = worker.client().post("/v1/me/anonymize", json={"password": "not-my-password"}, headers=headers)
     assert response.status_code == 422 and response.get_json()["errors"][0]["pointer"] == "/password"
-    assert worker.sql("SELECT count(*) FROM jobs WHERE owner_user_id = %s AND type = 'gdpr.anonymize'", (
-        person["id"],
-    )) == [(0,)]
+    assert worker.sql(
+        "SELECT count(*) FROM jobs WHERE owner_user_id = %s AND type = 'gdpr.anonymize'", (person["id"],)
+    ) == [(0,)]
     assert worker.client().get("/v1/me", headers=headers).status_code == 200
 
 
@@ -294,12 +292,16 @@ def test_another_organizations_admin_gets_404_and_the_resident_is_untouched(work
     assert building_admin.status_code == 403 and building_admin.get_json()["type"] == "/problems/forbidden"
     resident = submit_bulk(worker, world.a.headers["resident"], {"user_ids": [person["id"]]})
     assert resident.status_code == 403
-    assert worker.sql("SELECT count(*) FROM jobs WHERE type = 'gdpr.anonymize' AND owner_user_id = %s", (
-        world.b.people["org_admin"]["id"],
-    )) == [(0,)]
-    assert worker.client().post(
-        "/v1/auth/login", json={"email": person["email"], "password": person["password"]}
-    ).status_code == 200
+    assert worker.sql(
+        "SELECT count(*) FROM jobs WHERE type = 'gdpr.anonymize' AND owner_user_id = %s",
+        (world.b.people["org_admin"]["id"],),
+    ) == [(0,)]
+    assert (
+        worker.client()
+        .post("/v1/auth/login", json={"email": person["email"], "password": person["password"]})
+        .status_code
+        == 200
+    )
 
 
 def test_the_body_takes_exactly_one_of_user_ids_or_inactive_since(worker, world):
@@ -330,9 +332,7 @@ def test_inactive_since_picks_exactly_the_inactive_residents(worker, world):
     )
     assert anonymized == [(idle["id"],)]
     # Outside the org_admin's organization nothing was touched, whoever was idle there.
-    assert worker.sql(
-        "SELECT count(*) FROM users WHERE anonymized_by_job = %s", (job["id"],)
-    ) == [(1,)]
+    assert worker.sql("SELECT count(*) FROM users WHERE anonymized_by_job = %s", (job["id"],)) == [(1,)]
 
 
 def place_booking(stack, tenant, person):

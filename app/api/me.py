@@ -15,7 +15,7 @@ from app.extensions import db
 from app.models import Resident, User
 from app.representation import Document
 from app.security.rbac import MembershipScope
-from app.services import anonymization, auth, users
+from app.services import anonymization, auth, personal_data, users
 from app.services.residents import with_contact
 
 bp = APIBlueprint("me", __name__, url_prefix="/v1/me", abp_tags=[Tag(name="account")], abp_security=BEARER_SECURITY)
@@ -100,4 +100,13 @@ def anonymize_me(body: AnonymizeRequest) -> tuple[dict[str, object], int, dict[s
     principal, actor = current_principal(), request_actor()
     auth.confirm_password(principal, body.password, actor, step="anonymize")
     document = anonymization.request_self(principal, actor, callback_url=validated_callback_url(body.callback_url))
+    return document, 202, {"Location": document["status_url"]}
+
+
+@bp.post("/export", responses={202: JobAccepted})
+@login_required
+@idempotent
+def export_me() -> tuple[dict[str, object], int, dict[str, str]]:
+    """Everything held about you, as a ``gdpr.export`` job's result (kept 7 days, then purged)."""
+    document = personal_data.request_export(current_principal(), request_actor())
     return document, 202, {"Location": document["status_url"]}

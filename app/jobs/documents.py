@@ -19,6 +19,7 @@ from app.domain.timefmt import rfc3339
 from app.jobs.results import (
     AnonymizationResult,
     BookingResult,
+    ExportResult,
     GenerationResult,
     KeyRotationResult,
     PingResult,
@@ -82,6 +83,11 @@ class AnonymizationJob(_JobFields):
     result: AnonymizationResult | None
 
 
+class ExportJob(_JobFields):
+    type: Literal["gdpr.export"]
+    result: ExportResult | None = Field(description="null once purged, EXPORT_RETENTION_DAYS after it finished.")
+
+
 class UnknownTypeJob(_JobFields):
     """A job of a type this version does not run: it is failed by the runner, with no result."""
 
@@ -105,6 +111,7 @@ JobVariant = Annotated[
     | Annotated[PricingRecalculationJob, Tag("pricing.recalculate")]
     | Annotated[KeyRotationJob, Tag("keys.rotate")]
     | Annotated[AnonymizationJob, Tag("gdpr.anonymize")]
+    | Annotated[ExportJob, Tag("gdpr.export")]
     | Annotated[UnknownTypeJob, Tag(UNKNOWN_TYPE)],
     Discriminator(_variant),
 ]

@@ -55,13 +55,14 @@ def test_visitor_data_is_scrubbed_24_months_after_the_booking_ended_and_not_befo
             first = retention.scrub_personal_data(now=clock, batch=1)
         with unit_of_work():
             second = retention.scrub_personal_data(now=clock, batch=1)
+        ids = [uuid.UUID(old), uuid.UUID(newer)]
         rows = {
             str(b.id): (b.visitor_name, b.vehicle_plate, b.plate_bidx, b.price_clp, b.status)
-            for b in db.session.query(Booking).filter(Booking.id.in_([uuid.UUID(old), uuid.UUID(newer)]))
+            for b in db.session.query(Booking).filter(Booking.id.in_(ids))
         }
         plates = {
             str(e.booking_id): e.observed_plate
-            for e in db.session.query(AccessEvent).filter(AccessEvent.booking_id.in_([uuid.UUID(old), uuid.UUID(newer)]))
+            for e in db.session.query(AccessEvent).filter(AccessEvent.booking_id.in_(ids))
         }
         db.session.rollback()
     assert rows[old] == ("Anonymous", None, None, 5000, "confirmed")  # amounts and status stay

@@ -7,6 +7,7 @@ from flask_openapi3 import OpenAPI
 
 from app.api import (
     admin,
+    audit,
     auth,
     availability,
     blocklist,
@@ -36,6 +37,7 @@ RESOURCE_BLUEPRINTS = (
     bookings.bp,
     pricing.bp,
     blocklist.bp,
+    audit.bp,
 )
 
 

@@ -17,6 +17,7 @@ from app.api import (
     errors,
     jobs,
     me,
+    memberships,
     ops,
     organizations,
     pricing,
@@ -38,6 +39,7 @@ RESOURCE_BLUEPRINTS = (
     pricing.bp,
     blocklist.bp,
     audit.bp,
+    memberships.bp,
 )
 
 

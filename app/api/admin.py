@@ -17,9 +17,7 @@ from app.api.schemas import CallbackField, JobAccepted, StrictModel, exactly_one
 from app.domain.timefmt import rfc3339
 from app.models import User
 from app.representation import Document
-from app.security import rbac
-from app.security.rbac import Capability
-from app.services import anonymization, users
+from app.services import anonymization, staff
 
 bp = APIBlueprint("admin", __name__, url_prefix="/v1/admin", abp_tags=[Tag(name="admin")], abp_security=BEARER_SECURITY)
 
@@ -45,18 +43,19 @@ class BanState(Document):
 @bp.post("/users/<user_id>/ban", responses={200: BanState, **problems(409)})
 @login_required
 def ban_user(path: UserPath, body: BanRequest) -> dict[str, object]:
-    """Ban a user: every session of theirs ends at once and login is refused (platform_admin)."""
-    rbac.require(current_principal(), Capability.PLATFORM)
-    user = users.ban(path.user_id, request_actor(), reason=body.reason)
+    """Ban a user: every session of theirs ends at once and login is refused.
+
+    platform_admin: anyone; org_admin: residents of its organization's buildings (anyone else: 404).
+    """
+    user = staff.ban(current_principal(), path.user_id, request_actor(), reason=body.reason)
     return BanState.of(user).model_dump(mode="json")
 
 
 @bp.post("/users/<user_id>/unban", responses={200: BanState})
 @login_required
 def unban_user(path: UserPath) -> dict[str, object]:
-    """Lift a ban: the user may log in again (platform_admin)."""
-    rbac.require(current_principal(), Capability.PLATFORM)
-    return BanState.of(users.unban(path.user_id, request_actor())).model_dump(mode="json")
+    """Lift a ban: the user may log in again (platform_admin; org_admin for its residents)."""
+    return BanState.of(staff.unban(current_principal(), path.user_id, request_actor())).model_dump(mode="json")
 
 
 def _iso_date(value: Any) -> Any:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from flask_openapi3 import Tag
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from app.api.callbacks import validated_callback_url
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
@@ -89,6 +89,14 @@ class AnonymizationRequest(CallbackField):
         if (self.user_ids is None) == (self.inactive_since is None):
             raise ValueError("send exactly one of user_ids or inactive_since")
         return self
+
+    @field_validator("inactive_since")
+    @classmethod
+    def _in_the_past(cls, value: date | None) -> date | None:
+        # "no login since" a date to come would be everyone: refused rather than a mass erasure.
+        if value is not None and value > datetime.now(UTC).date():
+            raise ValueError("inactive_since must not be in the future")
+        return value
 
 
 @bp.post("/anonymizations", responses={202: JobAccepted, **problems(409)})

@@ -252,7 +252,14 @@ def test_another_organizations_admin_gets_404_and_the_resident_is_untouched(work
 
 
 def test_the_body_takes_exactly_one_of_user_ids_or_inactive_since(worker, world):
-    bodies = ({}, {"user_ids": [], "inactive_since": "2026-01-01"}, {"inactive_since": 1700000000}, {"user_ids": None})
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    bodies = (
+        {},
+        {"user_ids": [], "inactive_since": "2026-01-01"},
+        {"inactive_since": 1700000000},
+        {"user_ids": None},
+        {"inactive_since": tomorrow},  # "no login since" a date to come would be everyone
+    )
     for body in bodies:
         response = submit_bulk(worker, world.admin, body)
         assert response.status_code == 422, (body, response.get_json())

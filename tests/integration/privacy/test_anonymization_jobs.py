@@ -79,3 +79,17 @@ def test_the_cli_follows_the_job_with_a_progress_bar_to_the_end(isolated_stack_f
     assert again == 0 and "anonymized 0, skipped 120" in shown_again
     refused, said = on_a_terminal(stack, ["gdpr", "anonymize"], [], timeout=30)
     assert refused != 0 and "--user-id" in said
+
+
+def test_availability_generation_from_the_cli_follows_its_jobs_to_the_end(isolated_stack_factory):
+    stack = isolated_stack_factory()
+    admin = stack.login(stack.create_user(role="platform_admin"))
+    tenant = build_tenant(stack, admin, "Org Generate", ["G1"])
+    stack.start_worker(concurrency=1)
+    status, shown = on_a_terminal(stack, ["availability", "generate", "--building", tenant.buildings["G1"]], [])
+    assert status == 0, shown
+    assert "building 1/1" in shown and "1 jobs queued" in shown
+    created = int(re.search(r"(\d+) blocks created", shown).group(1))
+    assert created > 0
+    blocks = stack.sql("SELECT count(*) FROM availability_blocks WHERE building_id = %s", (tenant.buildings["G1"],))
+    assert blocks == [(created + 1,)]  # and the one made by hand

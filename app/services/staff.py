@@ -92,11 +92,17 @@ def user_scope(user_id: uuid.UUID) -> rbac.Scope:
     return rbac.of_user(row is not None, row[1] if row is not None else None)
 
 
-def ban(principal: Principal, user_id: uuid.UUID, actor: audit.Actor, *, reason: str | None) -> User:
+def _require_over(principal: Principal, user_id: uuid.UUID) -> None:
+    """A role that never manages people is refused first (403); an org_admin outside its scope gets 404."""
+    rbac.require(principal, Capability.MANAGE_STAFF)
     rbac.require(principal, Capability.MANAGE_STAFF, user_scope(user_id))
+
+
+def ban(principal: Principal, user_id: uuid.UUID, actor: audit.Actor, *, reason: str | None) -> User:
+    _require_over(principal, user_id)
     return users.ban(user_id, actor, reason=reason)
 
 
 def unban(principal: Principal, user_id: uuid.UUID, actor: audit.Actor) -> User:
-    rbac.require(principal, Capability.MANAGE_STAFF, user_scope(user_id))
+    _require_over(principal, user_id)
     return users.unban(user_id, actor)

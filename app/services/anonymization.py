@@ -47,6 +47,7 @@ from app.models import (
     Building,
     IdempotencyKey,
     Job,
+    Membership,
     MfaRecoveryCode,
     Resident,
     User,
@@ -59,7 +60,7 @@ from app.security import rbac
 from app.security.crypto import blind_index
 from app.security.rbac import Capability, Principal
 from app.security.sessions import current_sessions
-from app.services import audit, domain_events
+from app.services import audit, domain_events, staff
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +351,10 @@ def _candidates(payload: dict[str, Any]) -> Select[Any]:
     query = select(User.id)
     organizations = payload.get("organization_ids")
     if organizations is not None or payload.get("inactive_since"):
-        query = query.join(Resident, Resident.user_id == User.id)
+        # Residents only: an organization never erases staff, and inactivity never picks them.
+        query = query.join(Resident, Resident.user_id == User.id).where(
+            User.platform_role.is_(None), ~exists().where(Membership.user_id == User.id)
+        )
     if organizations is not None:
         query = query.join(Building, Building.id == Resident.building_id).where(
             Building.organization_id.in_([uuid.UUID(o) for o in organizations])
@@ -427,22 +431,7 @@ def request_bulk(
         payload["organization_ids"] = sorted(str(o) for o in principal.org_ids("org_admin"))
     if user_ids is not None:
         wanted = sorted(set(user_ids))
-        found = dict(
-            db.session.execute(
-                select(User.id, Resident.building_id)
-                .outerjoin(Resident, Resident.user_id == User.id)
-                .where(User.id.in_(wanted))
-            ).all()
-        )
-        buildings = {
-            b.id: b
-            for b in db.session.execute(
-                select(Building).where(Building.id.in_([b for b in found.values() if b is not None]))
-            ).scalars()
-        }
-        for user_id in wanted:
-            building_id = found.get(user_id)
-            scope = rbac.of_user(user_id in found, buildings.get(building_id) if building_id else None)
+        for scope in staff.person_scopes(wanted).values():
             rbac.require(principal, Capability.ANONYMIZE, scope)
         if principal.user_id in wanted:
             raise Problem("conflict", "Anonymize yourself with POST /v1/me/anonymize (it asks for your password).")

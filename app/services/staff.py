@@ -6,8 +6,9 @@ revoke. An organization keeps at least one org_admin: removing the last one is 4
 (the org_admin memberships are locked while counted, so two admins removing each other at once
 cannot both succeed).
 
-Bans (``POST /v1/admin/users/{id}/ban``) follow ``rbac.of_user``: a platform_admin bans anyone, an
-org_admin the residents of its organization's buildings; anyone else's resident is 404.
+Bans (``POST /v1/admin/users/{id}/ban``) follow ``rbac.of_user`` (``person_scopes``): a
+platform_admin bans anyone, an org_admin the residents of its organization's buildings; anyone
+else (another organization's resident, any staff or platform account) is 404.
 """
 
 from __future__ import annotations
@@ -81,21 +82,28 @@ def remove_membership(principal: Principal, membership_id: uuid.UUID, actor: aud
     audit.record("membership.removed", actor, entity_type="user", entity_id=membership.user_id)
 
 
-def user_scope(user_id: uuid.UUID) -> rbac.Scope:
-    """``rbac.of_user`` of a stored user: their resident profile's building, if any."""
-    row = db.session.execute(
+def person_scopes(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, rbac.Scope]:
+    """``rbac.of_user`` of each id (absent ids included), in two queries.
+
+    A resident is their building's; anyone else, and a resident who also holds a staff membership
+    anywhere, is the platform's: an organization manages its residents, never another
+    organization's staff.
+    """
+    rows = db.session.execute(
         select(User.id, Building)
         .outerjoin(Resident, Resident.user_id == User.id)
         .outerjoin(Building, Building.id == Resident.building_id)
-        .where(User.id == user_id)
-    ).first()
-    return rbac.of_user(row is not None, row[1] if row is not None else None)
+        .where(User.id.in_(user_ids))
+    ).all()
+    staff = set(db.session.execute(select(Membership.user_id).where(Membership.user_id.in_(user_ids))).scalars())
+    found = {user_id: (None if user_id in staff else building) for user_id, building in rows}
+    return {u: rbac.of_user(u in found, found.get(u)) for u in user_ids}
 
 
 def _require_over(principal: Principal, user_id: uuid.UUID) -> None:
     """A role that never manages people is refused first (403); an org_admin outside its scope gets 404."""
     rbac.require(principal, Capability.MANAGE_STAFF)
-    rbac.require(principal, Capability.MANAGE_STAFF, user_scope(user_id))
+    rbac.require(principal, Capability.MANAGE_STAFF, person_scopes([user_id])[user_id])
 
 
 def ban(principal: Principal, user_id: uuid.UUID, actor: audit.Actor, *, reason: str | None) -> User:

@@ -240,6 +240,9 @@ def test_another_organizations_admin_gets_404_and_the_resident_is_untouched(work
     assert building_admin.status_code == 403 and building_admin.get_json()["type"] == "/problems/forbidden"
     resident = submit_bulk(worker, world.a.headers["resident"], {"user_ids": [person["id"]]})
     assert resident.status_code == 403
+    # A's own staff are not A's admin's to erase (a staff account is the platform's).
+    concierge = submit_bulk(worker, world.a.headers["org_admin"], {"user_ids": [world.a.people["concierge"]["id"]]})
+    assert concierge.status_code == 404
     assert worker.sql(
         "SELECT count(*) FROM jobs WHERE type = 'gdpr.anonymize' AND owner_user_id = %s",
         (world.b.people["org_admin"]["id"],),

@@ -6,7 +6,7 @@ building's books and its stats), but nothing left can say who they were or whom 
 **The stores.** Everything held about a person is scrubbed by ``SCRUBBERS``, one function per
 table or store, listed in one place and run in that order on each batch of people. A new table
 holding personal data adds one entry (the notifications table adds ``notifications``); the
-completeness test (``tests/integration/privacy/test_anonymization_completeness.py``) scans every
+completeness test (``tests/integration/privacy/test_anonymization.py``) scans every
 text, json and bytea column of every table, decrypting the encrypted ones, and fails on any value
 left behind. Each scrubber is set-based over the batch (one or a few statements), so a batch of
 a few hundred people costs a few dozen round trips, not a few thousand.
@@ -15,9 +15,8 @@ a few hundred people costs a few dozen round trips, not a few thousand.
 (``FOR UPDATE``, so two jobs never anonymize one person twice); each batch commits with the
 job's progress and its resume point (``JobRun.checkpoint(..., state=)``: the last id, the
 counts). A worker killed mid-batch loses only that batch's uncommitted work; the job taken over
-resumes after the last committed id. A person
-already anonymized (``users.anonymized_at``) is skipped and counted as such, so a re-run is
-``{"anonymized": 0, "skipped": n}``.
+resumes after the last committed id. A person already anonymized (``users.anonymized_at``) is
+skipped and counted as such, so a re-run is ``{"anonymized": 0, "skipped": n}``.
 
 **Selection.** ``user_ids`` (any user for platform_admin; for org_admin only residents of its
 organization's buildings: anyone else is 404, as if absent) or ``inactive_since`` (residents only,
@@ -75,9 +74,9 @@ LIVE_STATUSES = ("pending", "confirmed", "checked_in", "overstay")
 LOGIN_ACTION = "auth.login"
 
 
-def anonymized_email(user_id: uuid.UUID) -> str:
-    """``deleted-<uuid>@anonymized.invalid`` (RFC 6761: ``.invalid`` never resolves; the uuid is fresh)."""
-    del user_id  # deliberately unrelated to the account's id
+def anonymized_email() -> str:
+    """``deleted-<uuid>@anonymized.invalid``: RFC 6761's ``.invalid`` never resolves, and the uuid is
+    fresh (deliberately unrelated to the account's id, so the address says nothing either)."""
     return f"deleted-{uuid.uuid4()}@anonymized.invalid"
 
 
@@ -166,15 +165,19 @@ def scrub_bookings(batch: Batch) -> int:
     return db.session.execute(
         update(Booking)
         .where(Booking.resident_id.in_(batch.resident_ids))
-        .values(
-            visitor_name=cast_value(ANONYMOUS, "bookings.visitor_name"),
-            visitor_phone=None,
-            vehicle_plate=None,
-            plate_bidx=None,
-            updated_at=func.now(),
-        )
+        .values(**scrubbed_visitor(), updated_at=func.now())
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+def scrubbed_visitor() -> dict[str, Any]:
+    """A booking's visitor data, scrubbed: what anonymization and retention both write."""
+    return {
+        "visitor_name": cast_value(ANONYMOUS, "bookings.visitor_name"),
+        "visitor_phone": None,
+        "vehicle_plate": None,
+        "plate_bidx": None,
+    }
 
 
 def scrub_access_events(batch: Batch) -> int:
@@ -253,7 +256,7 @@ def scrub_users(batch: Batch) -> int:
     """A fresh ``deleted-<uuid>`` address (so the old one may register again), no password, no MFA."""
     rows = []
     for user_id in batch.user_ids:
-        email = anonymized_email(user_id)
+        email = anonymized_email()
         rows.append({"uid": user_id, "email": email, "bidx": blind_index("email", email)})
     statement = (
         update(User.__table__)

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, literal, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 
 from app.extensions import db
 from app.models import AccessEvent, Booking, Event, IdempotencyKey, Job, JobStatus, WebhookDelivery
-from app.models.types import EncryptedText
 from app.runtime import current_settings
+from app.services.anonymization import scrubbed_visitor
 from app.unit_of_work import current_unit_of_work
 
 log = logging.getLogger(__name__)
@@ -137,12 +137,7 @@ EXPIRIES: tuple[Expiry, ...] = (
         "bookings",
         Booking.id,
         lambda cutoff: (Booking.block_end < cutoff) & Booking.vehicle_plate.is_not(None),
-        lambda: {
-            "visitor_name": literal("Anonymous", EncryptedText("bookings.visitor_name")),
-            "visitor_phone": None,
-            "vehicle_plate": None,
-            "plate_bidx": None,
-        },
+        scrubbed_visitor,
     ),
     Expiry(
         "access_events",

@@ -1,4 +1,4 @@
-"""Operations CLI (``flask --app app ...``): create-admin, seed-demo, keys rotate.
+"""Operations CLI (``flask --app app ...``): create-admin, seed-demo, keys, pricing, availability, gdpr.
 
 Each command is a use case at its own edge: it runs in ``unit_of_work()`` (a job it submits is
 published once that commits); following a job reads it in a fresh short unit of work per poll.
@@ -13,10 +13,11 @@ from typing import Any
 
 import click
 from flask import Flask
+from sqlalchemy import select
 
 from app.extensions import db
 from app.jobs import submit
-from app.models import Job, JobStatus, PlatformRole
+from app.models import Building, Job, JobStatus, PlatformRole
 from app.problems import Problem
 from app.runtime import current_settings
 from app.services import audit, demo, users
@@ -140,8 +141,71 @@ def recalculate_prices(building_id: uuid.UUID | None, wait: bool) -> None:
     click.echo(f"{job.result['blocks_updated']} blocks updated")
 
 
+@click.group("availability")
+def availability() -> None:
+    """Sellable blocks."""
+
+
+@availability.command("generate")
+@click.option("--building", "building_id", type=click.UUID, default=None, help="One building (default: all active).")
+@click.option("--wait/--no-wait", default=True, help="Follow each job's progress until it ends.")
+def generate_availability(building_id: uuid.UUID | None, wait: bool) -> None:
+    """Generate the next 30 days of blocks (one job per building, on the workers), as the daily run does."""
+    with unit_of_work():
+        if building_id is None:
+            ids = list(db.session.execute(select(Building.id).where(Building.is_active)).scalars())
+        else:
+            ids = [building_id]
+        accepted = [submit("availability.generate", {"building_id": str(b)}, audit.Actor.system()) for b in ids]
+    click.echo(f"{len(accepted)} jobs queued")
+    if not wait:
+        return
+    created = 0
+    for number, job in enumerate(accepted, start=1):
+        outcome = follow_job(job["job_id"], f"building {number}/{len(accepted)}")
+        if outcome.status != JobStatus.SUCCEEDED:
+            raise click.ClickException(f"generation failed: {(outcome.error or {}).get('detail', 'unknown error')}")
+        created += outcome.result["created"]
+    click.echo(f"{created} blocks created")
+
+
+@click.group("gdpr")
+def gdpr() -> None:
+    """Personal data: anonymization (Law 21.719)."""
+
+
+@gdpr.command("anonymize")
+@click.option("--user-id", "user_ids", type=click.UUID, multiple=True, help="A user to anonymize (repeatable).")
+@click.option(
+    "--inactive-since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Residents with no login since this date (YYYY-MM-DD) and no booking to come.",
+)
+@click.option("--wait/--no-wait", default=True, help="Follow the job's progress until it ends.")
+def anonymize(user_ids: tuple[uuid.UUID, ...], inactive_since: Any, wait: bool) -> None:
+    """Anonymize users for good (a job on the workers), showing its progress bar."""
+    if bool(user_ids) == (inactive_since is not None):
+        raise click.UsageError("give --user-id (one or more) or --inactive-since, not both")
+    if user_ids:
+        payload: dict[str, Any] = {"user_ids": sorted({str(u) for u in user_ids})}
+    else:
+        payload = {"inactive_since": inactive_since.date().isoformat()}
+    with unit_of_work():
+        accepted = submit("gdpr.anonymize", payload, audit.Actor.system())
+    click.echo(f"job {accepted['job_id']} queued")
+    if not wait:
+        return
+    job = follow_job(accepted["job_id"], "anonymizing")
+    if job.status != JobStatus.SUCCEEDED:
+        raise click.ClickException(f"anonymization failed: {(job.error or {}).get('detail', 'unknown error')}")
+    click.echo(f"anonymized {job.result['anonymized']}, skipped {job.result['skipped']} (already anonymized)")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(keys)
     app.cli.add_command(pricing)
+    app.cli.add_command(availability)
+    app.cli.add_command(gdpr)

@@ -238,6 +238,13 @@ class Settings(BaseSettings):
     event_relay_after_seconds: float = 5.0
     #: Events (and their receipts) are purged this long after they occurred (the catch-up API's window).
     event_retention_days: int = 30
+    #: People anonymized per committed batch of a ``gdpr.anonymize`` job (progress after each).
+    anonymization_batch_size: int = Field(default=200, ge=1, le=5000)
+    #: Personal data kept for the platform's own records (visitor data of ended bookings, plates
+    #: seen at the gate, notification destinations) is scrubbed this long after (the nightly
+    #: ``gdpr.retention`` task). ``gdpr.export`` results are purged ``EXPORT_RETENTION_DAYS`` after.
+    personal_data_retention_months: int = Field(default=24, ge=1)
+    export_retention_days: int = Field(default=7, ge=1)
     celery_visibility_timeout_seconds: int = 2 * 3600
 
     #: Total wall-clock budget of one callback attempt: resolving, connecting, TLS, sending and

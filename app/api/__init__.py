@@ -7,6 +7,7 @@ from flask_openapi3 import OpenAPI
 
 from app.api import (
     admin,
+    audit,
     auth,
     availability,
     blocklist,
@@ -16,6 +17,7 @@ from app.api import (
     errors,
     jobs,
     me,
+    memberships,
     ops,
     organizations,
     pricing,
@@ -38,6 +40,8 @@ RESOURCE_BLUEPRINTS = (
     pricing.bp,
     blocklist.bp,
     webhook_endpoints.bp,
+    audit.bp,
+    memberships.bp,
 )
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from flask_openapi3 import Tag
+from pydantic import Field
 
+from app.api.callbacks import validated_callback_url
 from app.api.context import BEARER_SECURITY, current_principal, login_required, request_actor
+from app.api.idempotency import idempotent
 from app.api.openapi import APIBlueprint
 from app.api.residents import ResidentDocument
+from app.api.schemas import CallbackField, JobAccepted
 from app.extensions import db
 from app.models import Resident, User
 from app.representation import Document
 from app.security.rbac import MembershipScope
-from app.services import users
+from app.services import anonymization, auth, personal_data, users
 from app.services.residents import with_contact
 
 bp = APIBlueprint("me", __name__, url_prefix="/v1/me", abp_tags=[Tag(name="account")], abp_security=BEARER_SECURITY)
@@ -82,3 +86,27 @@ def rotate_webhook_secret() -> dict[str, object]:
     """Replace the secret; deliveries from now on are signed with the new one."""
     secret = users.webhook_secret(current_principal().user_id, request_actor(), rotate=True)
     return WebhookSecretResponse(secret=secret).model_dump(mode="json")
+
+
+class AnonymizeRequest(CallbackField):
+    password: str = Field(min_length=1, max_length=1024, description="Your password: this cannot be undone.")
+
+
+@bp.post("/anonymize", responses={202: JobAccepted})
+@login_required
+@idempotent
+def anonymize_me(body: AnonymizeRequest) -> tuple[dict[str, object], int, dict[str, str]]:
+    """Anonymize your account for good (a ``gdpr.anonymize`` job): your sessions end, login stops working."""
+    principal, actor = current_principal(), request_actor()
+    auth.confirm_password(principal, body.password, actor, step="anonymize")
+    document = anonymization.request_self(principal, actor, callback_url=validated_callback_url(body.callback_url))
+    return document, 202, {"Location": document["status_url"]}
+
+
+@bp.post("/export", responses={202: JobAccepted})
+@login_required
+@idempotent
+def export_me() -> tuple[dict[str, object], int, dict[str, str]]:
+    """Everything held about you, as a ``gdpr.export`` job's result (kept 7 days, then purged)."""
+    document = personal_data.request_export(current_principal(), request_actor())
+    return document, 202, {"Location": document["status_url"]}

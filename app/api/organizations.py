@@ -17,7 +17,7 @@ from app.api.stats import OrganizationStats, StatsQuery, stats_window
 from app.domain.timefmt import rfc3339
 from app.models import Building, Organization
 from app.representation import Document
-from app.services import organizations, stats
+from app.services import organizations, staff, stats
 
 bp = APIBlueprint(
     "organizations",
@@ -153,6 +153,29 @@ def add_member(path: OrganizationPath, body: MemberRequest) -> tuple[dict[str, o
         actor=request_actor(),
     )
     return MemberCreated(user_id=str(membership.user_id), membership_id=str(membership.id)).model_dump(mode="json"), 201
+
+
+class MemberDocument(Document):
+    membership_id: str
+    user_id: str
+    email: str
+    role: str
+    building_ids: list[str]
+
+
+class MemberPage(Document):
+    items: list[MemberDocument]
+    next_cursor: str | None
+
+
+@bp.get("/<organization_id>/members", responses={200: MemberPage})
+@login_required
+def list_members(path: OrganizationPath, query: PageQuery) -> dict[str, object]:
+    """The organization's staff memberships, oldest first (org_admin, platform_admin)."""
+    items, next_cursor = staff.list_members(
+        current_principal(), path.organization_id, limit=query.limit, cursor=query.cursor
+    )
+    return MemberPage.model_validate({"items": items, "next_cursor": next_cursor}).model_dump(mode="json")
 
 
 @bp.post("/<organization_id>/buildings", responses={201: BuildingDocument, **problems(409)})

@@ -122,6 +122,13 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
                 "schedule": timedelta(hours=1),
                 "options": {"expires": 600},
             },
+            "gdpr.retention": {
+                # Nightly, 07:15 UTC: personal data past PERSONAL_DATA_RETENTION_MONTHS, exports
+                # past EXPORT_RETENTION_DAYS (app/services/retention.py).
+                "task": "gdpr.retention",
+                "schedule": crontab(hour=7, minute=15),
+                "options": {"expires": 3600},
+            },
             "jobs.purge_finished": {
                 # Nightly, 07:30 UTC (small hours in Chile): jobs and deliveries past their retention.
                 "task": "jobs.purge_finished",

@@ -17,7 +17,9 @@ from pydantic import ConfigDict, Discriminator, Field, RootModel, Tag
 
 from app.domain.timefmt import rfc3339
 from app.jobs.results import (
+    AnonymizationResult,
     BookingResult,
+    ExportResult,
     GenerationResult,
     KeyRotationResult,
     PingResult,
@@ -76,6 +78,16 @@ class KeyRotationJob(_JobFields):
     result: KeyRotationResult | None
 
 
+class AnonymizationJob(_JobFields):
+    type: Literal["gdpr.anonymize"]
+    result: AnonymizationResult | None
+
+
+class ExportJob(_JobFields):
+    type: Literal["gdpr.export"]
+    result: ExportResult | None = Field(description="null once purged, EXPORT_RETENTION_DAYS after it finished.")
+
+
 class UnknownTypeJob(_JobFields):
     """A job of a type this version does not run: it is failed by the runner, with no result."""
 
@@ -98,6 +110,8 @@ JobVariant = Annotated[
     | Annotated[BookingCancelJob, Tag("booking.cancel")]
     | Annotated[PricingRecalculationJob, Tag("pricing.recalculate")]
     | Annotated[KeyRotationJob, Tag("keys.rotate")]
+    | Annotated[AnonymizationJob, Tag("gdpr.anonymize")]
+    | Annotated[ExportJob, Tag("gdpr.export")]
     | Annotated[UnknownTypeJob, Tag(UNKNOWN_TYPE)],
     Discriminator(_variant),
 ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from app.domain.timefmt import rfc3339
 from app.representation import Document
 
@@ -26,7 +28,7 @@ class BookingDocument(Document):
     start: str
     end: str
     visitor_name: str
-    vehicle_plate: str
+    vehicle_plate: str | None = Field(description="null once scrubbed (anonymization, retention)")
     visitor_phone: str | None
     created_at: str
 
@@ -74,3 +76,85 @@ class KeyRotationResult(Document):
     rotated: int
     key_id: str
     columns: dict[str, int]
+
+
+class AnonymizationResult(Document):
+    """``gdpr.anonymize``: people anonymized by this job, and people it found already anonymized."""
+
+    anonymized: int
+    skipped: int
+
+
+class AuditLogDocument(Document):
+    """One audit row as ``GET /v1/audit-logs`` and an export show it (``metadata`` holds no PII)."""
+
+    id: str
+    occurred_at: str
+    actor_id: str | None
+    actor_type: str
+    action: str
+    entity_type: str | None
+    entity_id: str | None
+    metadata: dict[str, Any]
+    ip: str | None
+    scrubbed: bool
+
+    @classmethod
+    def of(cls, row: Any) -> AuditLogDocument:
+        return cls(
+            id=str(row.id),
+            occurred_at=rfc3339(row.occurred_at) or "",
+            actor_id=str(row.actor_id) if row.actor_id else None,
+            actor_type=row.actor_type,
+            action=row.action,
+            entity_type=row.entity_type,
+            entity_id=row.entity_id,
+            metadata=row.details or {},
+            ip=row.ip,
+            scrubbed=row.scrubbed,
+        )
+
+
+class ExportedUser(Document):
+    id: str
+    email: str
+    platform_role: str | None
+    mfa_enabled: bool
+    banned_at: str | None
+    created_at: str
+
+
+class ExportedResident(Document):
+    id: str
+    building_id: str
+    unit_id: str
+    unit_number: str
+    first_name: str
+    last_name: str
+    rut: str | None
+    phone: str | None
+    status: str
+    created_at: str
+
+
+class ExportedSession(Document):
+    session_id: str
+    created_at: str
+    last_seen_at: str
+    ip: str | None
+    user_agent: str | None
+
+
+class ExportResult(Document):
+    """``gdpr.export``: every personal datum held about the caller (API.md "Privacy and audit").
+
+    ``notifications`` lists the messages sent to them (empty until the notifications table exists).
+    """
+
+    generated_at: str
+    user: ExportedUser
+    resident: ExportedResident | None
+    bookings: list[BookingDocument]
+    sessions: list[ExportedSession]
+    notifications: list[dict[str, Any]]
+    audit_events: list[AuditLogDocument]

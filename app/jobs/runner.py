@@ -79,6 +79,9 @@ class JobRun:
     payload: dict[str, Any] = field(default_factory=dict)
     callback_url: str | None = None
     delivery_id: uuid.UUID | None = field(default=None)
+    #: The state the last ``checkpoint(..., state=)`` committed (None on a first run): a batch job
+    #: taken over after a crash resumes from here instead of from zero.
+    resume: dict[str, Any] | None = None
     _sealed_payload: bytes | None = field(default=None, repr=False)
     _sealed_callback: bytes | None = field(default=None, repr=False)
 
@@ -106,18 +109,22 @@ class JobRun:
             raise LeaseLost(str(self.id))
         self.version += 1
 
-    def progress(self, done: int, total: int) -> None:
+    def progress(self, done: int, total: int, state: dict[str, Any] | None = None) -> None:
         """Record progress and renew the lease, in the current transaction (see ``checkpoint``)."""
-        self._swap(progress_done=done, progress_total=total, lease_expires_at=func.now() + _lease())
+        extra: dict[str, Any] = {} if state is None else {"checkpoint": state}
+        self._swap(progress_done=done, progress_total=total, lease_expires_at=func.now() + _lease(), **extra)
+        if state is not None:
+            self.resume = state
 
-    def checkpoint(self, done: int, total: int) -> None:
+    def checkpoint(self, done: int, total: int, state: dict[str, Any] | None = None) -> None:
         """A batch job's progress commit: record progress, commit the batch so far, go on.
 
         The one commit a handler may cause: the runner owns the job's transaction, so a batch job
         asks it here instead of committing itself. The ``after_commit`` callbacks registered so
-        far run now, since what they wait for is durable.
+        far run now, since what they wait for is durable. ``state`` (ids and counts, no personal
+        data) is the resume point committed with the batch: ``resume`` of a later claim.
         """
-        self.progress(done, total)
+        self.progress(done, total, state)
         db.session.commit()
         current_unit_of_work().committed()
 
@@ -167,6 +174,7 @@ _CLAIMED = (
     JOBS.c.version,
     JOBS.c.attempts,
     JOBS.c.trace_id,
+    JOBS.c.checkpoint,
     # The ciphertexts as stored: decrypting inside the statement's result would raise before the
     # claim commits, and a job whose payload cannot be read would be re-published forever.
     type_coerce(JOBS.c.payload, LargeBinary).label("sealed_payload"),
@@ -186,6 +194,7 @@ def _run_from(row: Any) -> JobRun:
         version=row.version,
         attempts=row.attempts,
         trace_id=row.trace_id,
+        resume=row.checkpoint,
         _sealed_payload=row.sealed_payload,
         _sealed_callback=row.sealed_callback,
     )

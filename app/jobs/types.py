@@ -50,6 +50,9 @@ JOB_TYPES: dict[str, JobType] = {
         # A message outliving the broker's visibility timeout is redelivered, finds the job leased
         # (its heartbeat renews the lease) and is dropped, so it cannot start a second run.
         JobType("keys.rotate", BULK, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60),
+        # Bulk anonymization commits in batches with a resume point: a run cut short resumes.
+        JobType("gdpr.anonymize", BULK, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60),
+        JobType("gdpr.export", BULK, soft_time_limit=300, time_limit=360),
     )
 }
 

@@ -32,6 +32,7 @@ class Booking(Base):
         Index("ix_bookings_resident_start", "resident_id", "block_start"),
         Index("ix_bookings_building_start", "building_id", "block_start"),
         Index("ix_bookings_plate", "building_id", "plate_bidx"),
+        Index("ix_bookings_block_end", "block_end"),
         Index(
             "ix_bookings_due", "status", "block_start", postgresql_where=text("status IN ('confirmed', 'checked_in')")
         ),
@@ -48,8 +49,11 @@ class Booking(Base):
     visitor_phone: Mapped[str | None] = mapped_column(
         "visitor_phone_encrypted", EncryptedText("bookings.visitor_phone")
     )
-    vehicle_plate: Mapped[str] = mapped_column("vehicle_plate_encrypted", EncryptedText("bookings.vehicle_plate"))
-    plate_bidx: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    #: NULL once scrubbed (anonymization of the booker, or retention 24 months after the block ended).
+    vehicle_plate: Mapped[str | None] = mapped_column(
+        "vehicle_plate_encrypted", EncryptedText("bookings.vehicle_plate")
+    )
+    plate_bidx: Mapped[bytes | None] = mapped_column(LargeBinary)
     base_price_clp: Mapped[int] = mapped_column(Integer, nullable=False)
     multiplier: Mapped[Decimal] = mapped_column(Numeric(6, 4), nullable=False)
     pricing_rule_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("pricing_rules.id"))

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Text, Uuid, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import Base
@@ -71,3 +72,6 @@ class Job(Base):
     started_at: Mapped[Timestamp]
     finished_at: Mapped[Timestamp]
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    #: A batch job's resume point (``JobRun.checkpoint(..., state=)``), committed with each batch:
+    #: ids and counts only, never personal data. A run taken over after a crash starts from it.
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -55,6 +55,11 @@ def _key_value(value: Any, kind: type) -> Any:
         if instant.tzinfo is None:
             raise ValueError("an instant without an offset")
         return instant.astimezone(UTC)  # OverflowError near the ends of the calendar
+    if kind is int:  # a bigint key: beyond 64 bits PostgreSQL would refuse the parameter
+        number = int(value)
+        if not -(2**63) <= number < 2**63:
+            raise ValueError("out of range")
+        return number
     return kind(value)
 
 
@@ -67,10 +72,8 @@ def paginate(
     descending: bool = False,
 ) -> tuple[list[Any], str | None]:
     """Rows of ``query`` ordered by ``keys`` (the last one unique), one page after ``cursor``."""
-    kinds = [
-        datetime if k.type.python_type is datetime else (uuid.UUID if k.type.python_type is uuid.UUID else str)
-        for k in keys
-    ]
+    by_type: dict[type, type] = {datetime: datetime, uuid.UUID: uuid.UUID, int: int}
+    kinds = [by_type.get(k.type.python_type, str) for k in keys]
     if cursor:
         after = decode_cursor(cursor, kinds)
         position = tuple_(*keys) < tuple_(*after) if descending else tuple_(*keys) > tuple_(*after)

@@ -34,8 +34,9 @@ class Resident(Base):
     unit_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("units.id"), nullable=False)
     first_name: Mapped[str] = mapped_column("first_name_encrypted", EncryptedText("residents.first_name"))
     last_name: Mapped[str] = mapped_column("last_name_encrypted", EncryptedText("residents.last_name"))
-    rut: Mapped[str] = mapped_column("rut_encrypted", EncryptedText("residents.rut"), nullable=False)
-    rut_bidx: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, unique=True)
+    #: NULL once the resident is anonymized (the RUT may then register again).
+    rut: Mapped[str | None] = mapped_column("rut_encrypted", EncryptedText("residents.rut"))
+    rut_bidx: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True)
     phone: Mapped[str | None] = mapped_column("phone_encrypted", EncryptedText("residents.phone"))
     phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary, index=True)
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, LargeBinary, Text, false, true
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, LargeBinary, Text, Uuid, false, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import Base
@@ -20,7 +21,12 @@ class PlatformRole(enum.StrEnum):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("platform_role IN ('platform_admin', 'support')", name="platform_role"),)
+    __table_args__ = (
+        CheckConstraint("platform_role IN ('platform_admin', 'support')", name="platform_role"),
+        Index(
+            "ix_users_anonymized_by_job", "anonymized_by_job", postgresql_where=text("anonymized_by_job IS NOT NULL")
+        ),
+    )
 
     id: Mapped[UUIDPk]
     #: Encrypted at rest; looked up only through ``email_bidx``.
@@ -45,6 +51,11 @@ class User(Base):
     mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)
     #: Set by a ban: every session is revoked and login refused until unbanned.
     banned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Set by anonymization (``app/services/anonymization.py``): the account is "Anonymous" for
+    #: good; a re-run skips it. ``anonymized_by_job`` names the job that did it, so a bulk job
+    #: resumed after a crash counts each person exactly once.
+    anonymized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    anonymized_by_job: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 

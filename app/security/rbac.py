@@ -13,7 +13,7 @@ How it is made, in three parts that never mix:
 1. A **scope resolver** maps a row to its ``Scope``: the organization and building it belongs to,
    the resident or user who owns it, the capability that reveals it (``seen_with``) and the 404
    detail (``of_organization``, ``of_building``, ``of_booking``, ``of_blocklist_entry``,
-   ``of_job``, ``PLATFORM`` for the platform's own rows). Resolvers are pure: the service loads
+   ``of_job``, ``of_user``, ``PLATFORM`` for the platform's own rows). Resolvers are pure: the service loads
    the rows, the resolver only reads their ids.
 2. ``roles_toward`` names the **positional roles** the principal plays toward that scope
    (org_admin of its organization, concierge listing its building, its owner...).
@@ -59,6 +59,9 @@ class Capability(enum.StrEnum):
     PLATFORM = "platform"  # the platform's own actions: create organizations, ban users
     SET_COMMISSION = "set_commission"  # a building's commission_rate: the platform's contract term
     INTEGRATE = "integrate"  # an organization's webhook endpoints and its event catch-up log
+    ANONYMIZE = "anonymize"  # erase a person's personal data (Law 21.719): a resident of the scope, or anyone
+    READ_AUDIT = "read_audit"  # the audit trail of the scope's entities (GET /v1/audit-logs)
+    MANAGE_STAFF = "manage_staff"  # list and remove the organization's memberships, ban its residents
 
 
 class Role(enum.StrEnum):
@@ -80,9 +83,19 @@ _STAFF = frozenset({C.VIEW, C.MANAGE, C.STAFF_READ, C.GATE, C.READ_BOOKING, C.CA
 
 #: The role -> capability table: the whole policy, as data.
 POLICY: dict[Role, frozenset[Capability]] = {
-    Role.PLATFORM_ADMIN: _STAFF | {C.READ_BLOCKLIST, C.READ_JOB, C.PLATFORM, C.SET_COMMISSION, C.INTEGRATE},
+    Role.PLATFORM_ADMIN: _STAFF
+    | {
+        C.READ_BLOCKLIST,
+        C.READ_JOB,
+        C.PLATFORM,
+        C.SET_COMMISSION,
+        C.INTEGRATE,
+        C.ANONYMIZE,
+        C.READ_AUDIT,
+        C.MANAGE_STAFF,
+    },
     Role.SUPPORT: frozenset({C.VIEW, C.STAFF_READ, C.READ_BOOKING, C.READ_BLOCKLIST}),
-    Role.ORG_ADMIN: _STAFF | {C.READ_BLOCKLIST, C.INTEGRATE},
+    Role.ORG_ADMIN: _STAFF | {C.READ_BLOCKLIST, C.INTEGRATE, C.ANONYMIZE, C.READ_AUDIT, C.MANAGE_STAFF},
     Role.BUILDING_ADMIN: _STAFF | {C.READ_BLOCKLIST},
     Role.CONCIERGE: frozenset({C.VIEW, C.GATE, C.READ_BOOKING, C.CANCEL_BOOKING, C.CANCEL_STARTED}),
     # organization-wide entries apply to their buildings too, so their building_admins read them
@@ -101,6 +114,9 @@ FORBIDDEN_DETAIL: dict[Capability, str] = {
     C.PLATFORM: "This action needs the platform_admin role.",
     C.SET_COMMISSION: "Only the platform sets the commission rate.",
     C.INTEGRATE: "Webhook endpoints and the event log are for the organization's org_admin.",
+    C.ANONYMIZE: "Anonymizing others needs the platform_admin role, or org_admin for its residents.",
+    C.READ_AUDIT: "The audit trail is for platform_admin and org_admin.",
+    C.MANAGE_STAFF: "Managing staff needs the org_admin role.",
 }
 
 
@@ -226,6 +242,18 @@ def of_job(job: Job | None, *, missing: str = "No such job.") -> Scope:
     if job is None:
         return Scope(missing, absent=True)
     return Scope(missing, owner_user_id=job.owner_user_id, seen_with=C.READ_JOB)
+
+
+def of_user(exists: bool, building: Building | None = None, *, missing: str = "No such user.") -> Scope:
+    """A person as the object of staff work (anonymization, a ban): a resident is their building's,
+    anyone else is the platform's. Seen by whoever reads the building's residents (``STAFF_READ``);
+    a concierge, a neighbour or another organization gets the 404 of an unknown id."""
+    if not exists:
+        return Scope(missing, absent=True)
+    forbidden = "Your role does not allow this on this person."
+    if building is None:
+        return Scope(missing, seen_with=C.STAFF_READ, forbidden=forbidden)
+    return Scope(missing, building.organization_id, building.id, seen_with=C.STAFF_READ, forbidden=forbidden)
 
 
 # --- the decision -----------------------------------------------------------------------------

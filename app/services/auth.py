@@ -187,21 +187,39 @@ def logout_all(principal: Principal, actor: audit.Actor) -> None:
     revoke_sessions(principal.user_id, actor, reason="logout_all")
 
 
+def check_current_password(user: User, password: str, actor: audit.Actor, *, step: str, pointer: str) -> None:
+    """Re-check the logged-in user's password before a grave change (422 at ``pointer`` if wrong).
+
+    A password attempt like a login's: refused while locked, and a wrong one counts toward the
+    lock and leaves an ``auth.<step>_failed`` audit row (committed: it is evidence). The caller
+    holds a hashing slot.
+    """
+    with password_attempt(user_account(user), actor, step=step) as attempt:
+        if not current_passwords().verify(user.password_hash, password):
+            audit.record(f"auth.{step}_failed", actor, entity_type="user", entity_id=user.id)
+            _count_failure(attempt, actor)
+            raise Problem(
+                "validation-error",
+                "The current password is not correct." if step == "password_change" else "The password is not correct.",
+                errors=[{"pointer": pointer, "detail": "incorrect"}],
+                keep_changes=True,  # the failed attempt's audit rows
+            )
+
+
+def confirm_password(principal: Principal, password: str, actor: audit.Actor, *, step: str) -> None:
+    """The caller's password, checked again before an irreversible request (anonymization)."""
+    user = db.session.get(User, principal.user_id)
+    assert user is not None
+    with current_passwords().slot():
+        check_current_password(user, password, actor, step=step, pointer="/password")
+
+
 def change_password(principal: Principal, current: str, new: str, actor: audit.Actor) -> None:
     """A password attempt like a login's: refused while locked, and a wrong one counts toward the lock."""
     user = db.session.get(User, principal.user_id)
     assert user is not None
     with current_passwords().slot():  # one slot for both hashes (503 before anything is checked)
-        with password_attempt(user_account(user), actor, step="password_change") as attempt:
-            if not current_passwords().verify(user.password_hash, current):
-                audit.record("auth.password_change_failed", actor, entity_type="user", entity_id=user.id)
-                _count_failure(attempt, actor)
-                raise Problem(
-                    "validation-error",
-                    "The current password is not correct.",
-                    errors=[{"pointer": "/current_password", "detail": "incorrect"}],
-                    keep_changes=True,  # the failed attempt's audit rows
-                )
+        check_current_password(user, current, actor, step="password_change", pointer="/current_password")
         users.check_password_policy(new, pointer="/new_password")
         new_hash = current_passwords().hash(new)
     db.session.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))

@@ -129,6 +129,17 @@ def user_changed(type_: EventType, user_id: uuid.UUID) -> None:
     )
 
 
+def user_anonymized(user_id: uuid.UUID, organization_id: uuid.UUID | None, building_id: uuid.UUID | None) -> None:
+    """``user.anonymized``: the id only (its resident profile's place is known to the batch already)."""
+    record(
+        EventType.USER_ANONYMIZED.value,
+        organization_id=organization_id,
+        building_id=building_id,
+        aggregate=("user", user_id),
+        data={"user_id": str(user_id)},
+    )
+
+
 def pricing_recalculated(job_id: uuid.UUID, building_ids: list[uuid.UUID], blocks_updated: int) -> None:
     organizations = dict(
         db.session.execute(select(Building.id, Building.organization_id).where(Building.id.in_(building_ids))).all()

@@ -1,5 +1,7 @@
 """Retention: finished jobs and their webhook deliveries are deleted ``JOB_RETENTION_DAYS`` after
-they finished (the nightly ``jobs.purge_finished`` beat task).
+they finished (the nightly ``jobs.purge_finished`` beat task); personal data kept for the
+platform's records is scrubbed ``PERSONAL_DATA_RETENTION_MONTHS`` (24) after, and export results
+``EXPORT_RETENTION_DAYS`` (7) after (the nightly ``gdpr.retention`` task, ``scrub_personal_data``).
 
 A job's payload and result can hold visitor names and plates, so keeping them forever is a
 liability. The purge walks ``ix_jobs_finished`` oldest first in batches, each its own short
@@ -11,14 +13,19 @@ trail is append-only.
 
 from __future__ import annotations
 
+import calendar
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 
 from app.extensions import db
-from app.models import Event, IdempotencyKey, Job, JobStatus, WebhookDelivery
+from app.models import AccessEvent, Booking, Event, IdempotencyKey, Job, JobStatus, WebhookDelivery
 from app.runtime import current_settings
+from app.services.anonymization import scrubbed_visitor
 from app.unit_of_work import current_unit_of_work
 
 log = logging.getLogger(__name__)
@@ -98,3 +105,95 @@ def purge_events(batch: int = BATCH) -> int:
             break
     log.info("purged events", extra={"events": total, "retention_days": days})
     return total
+
+
+# --- personal data past its retention period (Law 21.719: kept no longer than its purpose) -------
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """``moment`` minus calendar months (the day clamped to the month's length: 31 March - 1 = 28/29 Feb)."""
+    year, month = divmod(moment.year * 12 + moment.month - 1 - months, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """One store's expired personal data: which rows (by primary key), and what scrubbing sets.
+
+    ``due(cutoff)`` selects rows still holding the data and older than the cutoff, so a second run
+    finds nothing (idempotent); ``values`` is the scrub. The notifications table adds its
+    destinations as one more entry of ``EXPIRIES``.
+    """
+
+    name: str
+    pk: Any
+    due: Callable[[datetime], ColumnElement[bool]]
+    values: Callable[[], dict[str, Any]]
+
+
+EXPIRIES: tuple[Expiry, ...] = (
+    Expiry(
+        "bookings",
+        Booking.id,
+        lambda cutoff: (Booking.block_end < cutoff) & Booking.vehicle_plate.is_not(None),
+        scrubbed_visitor,
+    ),
+    Expiry(
+        "access_events",
+        AccessEvent.id,
+        lambda cutoff: (AccessEvent.occurred_at < cutoff) & AccessEvent.observed_plate.is_not(None),
+        lambda: {"observed_plate": None},
+    ),
+)
+
+
+def scrub_personal_data(now: datetime | None = None, batch: int = BATCH) -> dict[str, int]:
+    """Scrub every store's personal data past ``PERSONAL_DATA_RETENTION_MONTHS``; purge old exports.
+
+    Runs in the nightly task's unit of work, one checkpoint per batch (``FOR UPDATE SKIP LOCKED``,
+    oldest first is not needed: every due row goes). ``now`` is the clock (tests pass another).
+    """
+    uow = current_unit_of_work()
+    settings = current_settings()
+    moment = now or datetime.now(UTC)
+    cutoff = months_before(moment, settings.personal_data_retention_months)
+    totals: dict[str, int] = {}
+    for expiry in EXPIRIES:
+        totals[expiry.name] = 0
+        model = expiry.pk.class_
+        while True:
+            ids = (
+                db.session.execute(
+                    select(expiry.pk).where(expiry.due(cutoff)).limit(batch).with_for_update(skip_locked=True)
+                )
+                .scalars()
+                .all()
+            )
+            if not ids:
+                break
+            totals[expiry.name] += db.session.execute(
+                update(model)
+                .where(expiry.pk.in_(ids))
+                .values(**expiry.values())
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            uow.checkpoint()
+            if len(ids) < batch:
+                break
+    totals["exports"] = db.session.execute(
+        update(Job)
+        .where(
+            Job.type == "gdpr.export",
+            Job.result.is_not(None),
+            Job.finished_at < moment - timedelta(days=settings.export_retention_days),
+        )
+        .values(result=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    uow.checkpoint()
+    log.info(
+        "scrubbed personal data past retention",
+        extra={**totals, "retention_months": settings.personal_data_retention_months},
+    )
+    return totals

@@ -62,6 +62,9 @@ SCOPES = {
     "organization_entry": rbac.of_blocklist_entry(entry("organization", organization_id=ORG)),
     "building_entry": rbac.of_blocklist_entry(entry("building", building_id=B1), building(B1, ORG)),
     "resident_job": rbac.of_job(SimpleNamespace(owner_user_id=RESIDENT_USER)),
+    "organization_staff": rbac.of_organization(ORG),
+    "resident_user": rbac.of_user(True, building(B1, ORG)),
+    "platform_user": rbac.of_user(True),
 }
 
 #: The capabilities the endpoints of each kind of row ask.
@@ -70,6 +73,8 @@ BOOKING = (C.READ_BOOKING, C.CANCEL_BOOKING, C.CANCEL_STARTED, C.GATE)
 ENTRY = (C.VIEW, C.MANAGE)
 JOB = (C.READ_JOB,)
 ORGANIZATION = (*PLACE, C.INTEGRATE)  # an organization's webhook endpoints and event log
+STAFF_WORK = (C.READ_AUDIT, C.MANAGE_STAFF)
+PERSON = (C.ANONYMIZE, C.MANAGE_STAFF)
 ASKED = {
     "organization": ORGANIZATION,
     "other_organization": ORGANIZATION,
@@ -82,6 +87,9 @@ ASKED = {
     "organization_entry": ENTRY,
     "building_entry": ENTRY,
     "resident_job": JOB,
+    "organization_staff": STAFF_WORK,
+    "resident_user": PERSON,
+    "platform_user": PERSON,
 }
 
 ALL_PLACE = set(PLACE)
@@ -96,6 +104,10 @@ EXPECTED: dict[tuple[str, str], set[C] | None] = {
     # platform staff: everywhere; support reads, never changes, and never sees others' jobs
     **{("platform_admin", s): set(ASKED[s]) for s in SCOPES},
     **{("support", s): SUPPORT_PLACE for s in SCOPES if ASKED[s] in (PLACE, ORGANIZATION)},
+    # support reads the trail's organization and its residents but changes nothing
+    ("support", "organization_staff"): set(),
+    ("support", "resident_user"): set(),
+    ("support", "platform_user"): set(),
     ("support", "own_booking"): {C.READ_BOOKING},
     ("support", "booking_other_building"): {C.READ_BOOKING},
     ("support", "global_entry"): {C.VIEW},
@@ -109,6 +121,9 @@ EXPECTED: dict[tuple[str, str], set[C] | None] = {
     ("org_admin", "booking_other_building"): ALL_BOOKING,
     ("org_admin", "organization_entry"): {C.VIEW, C.MANAGE},
     ("org_admin", "building_entry"): {C.VIEW, C.MANAGE},
+    # org_admin: its audit trail and staff, and its residents (anonymize, ban); not platform users
+    ("org_admin", "organization_staff"): set(STAFF_WORK),
+    ("org_admin", "resident_user"): set(PERSON),
     # building_admin: their listed building; the organization (and its organization-wide entries,
     # which apply to their building) they see but may not change
     ("building_admin", "organization"): {C.VIEW, C.READ_BLOCKLIST},
@@ -116,12 +131,16 @@ EXPECTED: dict[tuple[str, str], set[C] | None] = {
     ("building_admin", "own_booking"): ALL_BOOKING,
     ("building_admin", "organization_entry"): {C.VIEW},
     ("building_admin", "building_entry"): {C.VIEW, C.MANAGE},
+    # ... and sees its organization and residents, but neither the trail nor staff nor erasure
+    ("building_admin", "organization_staff"): set(),
+    ("building_admin", "resident_user"): set(),
     # concierge: the gate of their building; no blocklist values, no management
     ("concierge", "organization"): {C.VIEW},
     ("concierge", "building"): {C.VIEW, C.GATE},
     ("concierge", "own_booking"): CONCIERGE_BOOKING,
     ("concierge", "organization_entry"): {C.VIEW},
     ("concierge", "building_entry"): {C.VIEW},
+    ("concierge", "organization_staff"): set(),
     # resident: their building; their own bookings (not the gate); their own jobs
     ("resident", "building"): {C.VIEW},
     ("resident", "own_booking"): {C.READ_BOOKING, C.CANCEL_BOOKING},
@@ -167,16 +186,17 @@ def test_the_table_names_only_real_principals_and_scopes():
 
 
 #: Without a row, only the role is asked: allowed or 403, never 404.
-ROLE_ONLY = (C.BOOK, C.READ_BLOCKLIST, C.PLATFORM, C.SET_COMMISSION, C.MANAGE, C.INTEGRATE)
+ROLE_ONLY = (C.BOOK, C.READ_BLOCKLIST, C.PLATFORM, C.SET_COMMISSION, C.MANAGE, C.INTEGRATE, C.ANONYMIZE, C.READ_AUDIT)
+ERASE = {C.ANONYMIZE, C.READ_AUDIT}
 ROLE_EXPECTED: dict[str, set[C]] = {
-    "platform_admin": {C.READ_BLOCKLIST, C.PLATFORM, C.SET_COMMISSION, C.MANAGE, C.INTEGRATE},  # never books
+    "platform_admin": {C.READ_BLOCKLIST, C.PLATFORM, C.SET_COMMISSION, C.MANAGE, C.INTEGRATE} | ERASE,  # never books
     "support": {C.READ_BLOCKLIST},
-    "org_admin": {C.READ_BLOCKLIST, C.MANAGE, C.INTEGRATE},
+    "org_admin": {C.READ_BLOCKLIST, C.MANAGE, C.INTEGRATE} | ERASE,
     "building_admin": {C.READ_BLOCKLIST, C.MANAGE},
     "concierge": set(),
     "resident": {C.BOOK},
     "neighbour": {C.BOOK},
-    "other_org_admin": {C.READ_BLOCKLIST, C.MANAGE, C.INTEGRATE},
+    "other_org_admin": {C.READ_BLOCKLIST, C.MANAGE, C.INTEGRATE} | ERASE,
     "nobody": set(),
 }
 
@@ -202,6 +222,7 @@ def test_an_absent_row_or_an_absent_principal_is_not_found_for_everyone(capabili
         rbac.of_blocklist_entry(None),
         rbac.of_blocklist_entry(SimpleNamespace(**{**vars(entry("global")), "is_active": False})),
         rbac.of_job(None),
+        rbac.of_user(False),
     ):
         for principal in PRINCIPALS.values():
             with pytest.raises(rbac.NotFound):

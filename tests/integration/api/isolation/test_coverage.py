@@ -29,6 +29,8 @@ MATRIX: Matrix = {
     ("GET", "/v1/me"): NotTenantScoped("the caller's own account"),
     ("GET", "/v1/me/webhook-secret"): NotTenantScoped("the caller's own signing secret"),
     ("POST", "/v1/me/webhook-secret"): NotTenantScoped("the caller's own signing secret"),
+    ("POST", "/v1/me/anonymize"): NotTenantScoped("the caller's own account (with their password)"),
+    ("POST", "/v1/me/export"): NotTenantScoped("the caller's own data"),
     ("GET", "/v1/jobs"): NotTenantScoped("the caller's own jobs"),
     ("GET", "/v1/jobs/<job_id>"): NotTenantScoped("per user: the submitter and platform admins (rbac.can_view_job)"),
     ("POST", "/v1/system/ping"): NotTenantScoped("a no-op job any logged-in user may run"),

@@ -1,5 +1,5 @@
-"""The isolation matrix for platform-only actions on tenants' rows (creating a tenant, banning a user):
-nobody else may do them.
+"""The isolation matrix for platform actions on tenants' rows: creating a tenant (platform_admin only),
+banning a user (platform_admin, or the org_admin of the resident's organization).
 
 The harness (callers, profiles, aims, checks, the run of a case) is tests/support/isolation.py.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tests.support.isolation import (
     ORG_ADMIN,
+    OTHER_ORG_ADMIN,
     Ctx,
     Matrix,
     Scoped,
@@ -31,21 +32,21 @@ MATRIX: Matrix = {
     ),
     ("POST", "/v1/admin/users/<user_id>/ban"): Scoped(
         "platform",
-        # the org_admin of the resident's own organization is left out: API.md lets them ban their residents
-        platform_only(200),
+        # API.md: platform_admin, and the org_admin of the resident's own organization
+        {**platform_only(200), ORG_ADMIN: 200, OTHER_ORG_ADMIN: 404},
         at_fresh_user(banned=False),
         "own",
         body=lambda ctx, tenant, label, aim: {"reason": "matrix"},
         snapshot=snap("SELECT banned_at FROM users WHERE id = %s", "user_id"),
-        reason="platform_admin only (require_platform_admin before any lookup)",
+        reason="platform_admin, or the org_admin of the resident's organization (rbac.of_user, MANAGE_STAFF)",
     ),
     ("POST", "/v1/admin/users/<user_id>/unban"): Scoped(
         "platform",
-        platform_only(200),
+        {**platform_only(200), ORG_ADMIN: 200, OTHER_ORG_ADMIN: 404},
         at_fresh_user(banned=True),
         "own",
         snapshot=snap("SELECT banned_at FROM users WHERE id = %s", "user_id"),
-        reason="platform_admin only (require_platform_admin before any lookup)",
+        reason="platform_admin, or the org_admin of the resident's organization (rbac.of_user, MANAGE_STAFF)",
     ),
 }
 

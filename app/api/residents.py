@@ -51,7 +51,7 @@ class ResidentDocument(Document):
     unit_number: str
     first_name: str
     last_name: str
-    rut: str
+    rut: str | None = Field(description="null once the resident was anonymized (Law 21.719)")
     phone: str | None
     status: str
     verified_at: str | None

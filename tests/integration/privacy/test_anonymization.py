@@ -228,6 +228,15 @@ def test_three_by_id_are_anonymized_then_skipped(worker, world):
     for person in people:
         login = worker.client().post("/v1/auth/login", json={"email": person["email"], "password": person["password"]})
         assert login.status_code == 401
+    # The building's staff still list them (bookings and stats keep them), with nothing personal left.
+    listed = worker.client().get(
+        f"/v1/buildings/{world.a.buildings['A2']}/residents", query_string={"limit": 200}, headers=world.admin
+    )
+    assert listed.status_code == 200, listed.get_json()
+    shown = {r["user_id"]: r for r in listed.get_json()["items"]}
+    for person in people:
+        assert shown[person["id"]]["rut"] is None and shown[person["id"]]["phone"] is None
+        assert shown[person["id"]]["first_name"] == "Anonymous"
 
 
 def test_another_organizations_admin_gets_404_and_the_resident_is_untouched(worker, world):

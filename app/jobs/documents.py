@@ -20,6 +20,7 @@ from app.jobs.results import (
     BookingResult,
     GenerationResult,
     KeyRotationResult,
+    NotificationResult,
     PingResult,
     RecalculationResult,
 )
@@ -76,6 +77,11 @@ class KeyRotationJob(_JobFields):
     result: KeyRotationResult | None
 
 
+class NotificationSendJob(_JobFields):
+    type: Literal["notification.send"]
+    result: NotificationResult | None
+
+
 class UnknownTypeJob(_JobFields):
     """A job of a type this version does not run: it is failed by the runner, with no result."""
 
@@ -98,6 +104,7 @@ JobVariant = Annotated[
     | Annotated[BookingCancelJob, Tag("booking.cancel")]
     | Annotated[PricingRecalculationJob, Tag("pricing.recalculate")]
     | Annotated[KeyRotationJob, Tag("keys.rotate")]
+    | Annotated[NotificationSendJob, Tag("notification.send")]
     | Annotated[UnknownTypeJob, Tag(UNKNOWN_TYPE)],
     Discriminator(_variant),
 ]

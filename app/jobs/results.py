@@ -70,6 +70,13 @@ class RecalculationResult(Document):
     blocks_updated: int
 
 
+class NotificationResult(Document):
+    """``notification.send``: the message's id and status when the job ended (``sending``: unknown)."""
+
+    notification_id: str
+    status: str
+
+
 class KeyRotationResult(Document):
     rotated: int
     key_id: str

@@ -31,6 +31,7 @@ celery.conf.include = [
     "workers.tasks.bookings",
     "workers.tasks.pricing",
     "workers.tasks.events",
+    "workers.tasks.notifications",
 ]
 
 

@@ -8,7 +8,7 @@ subscriber. A subscriber module lists itself in ``MODULES`` below and imports on
 import importlib
 
 #: Subscriber modules under this package (E2 adds operator webhooks here).
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = ("notifications",)
 
 for _module in MODULES:
     importlib.import_module(f"{__name__}.{_module}")

@@ -76,9 +76,7 @@ class Notification(Base):
     channel: Mapped[str] = mapped_column(Text, nullable=False, server_default="whatsapp", default="whatsapp")
     template: Mapped[str] = mapped_column(Text, nullable=False)
     #: E.164 phone, encrypted; NULL once scrubbed (anonymization).
-    destination: Mapped[str | None] = mapped_column(
-        "destination_encrypted", EncryptedText("notifications.destination")
-    )
+    destination: Mapped[str | None] = mapped_column("destination_encrypted", EncryptedText("notifications.destination"))
     destination_bidx: Mapped[bytes | None] = mapped_column(LargeBinary)
     #: The template's variables (instants as ISO 8601), encrypted; NULL once scrubbed. A reset
     #: code's variables are dropped once it is sent (the code must not outlive its message).

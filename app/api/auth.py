@@ -246,8 +246,8 @@ class PasswordResetAccepted(Document):
 
 class PasswordResetConfirmRequest(StrictModel):
     email: str = Field(min_length=3, max_length=320)
-    code: str = Field(min_length=1, max_length=16)
-    new_password: str = Field(min_length=1, max_length=1024)
+    code: str = Field(min_length=1, max_length=16, description="The 6 digits sent by WhatsApp.")
+    new_password: str = Field(min_length=10, max_length=1024, description="At least 10 characters.")
 
 
 RESET_ACCEPTED = "If the account exists and has a phone, a code was sent to it by WhatsApp; it is valid 10 minutes."
@@ -261,9 +261,12 @@ def request_password_reset(body: PasswordResetRequest) -> tuple[dict[str, object
     return PasswordResetAccepted(detail=RESET_ACCEPTED).model_dump(mode="json"), 202
 
 
-@bp.post("/password-reset/confirm", responses={204: None})
+@bp.post("/password-reset/confirm", responses={204: None, **problems(401)})
 @limit_class("auth")
 def confirm_password_reset(body: PasswordResetConfirmRequest) -> Response:
-    """Set a new password with the code; every session ends, the login lockout is lifted."""
+    """Set a new password with the code; every session ends, the login lockout is lifted.
+
+    A wrong, expired, replaced, used or killed code (or an unknown e-mail) is 401, like a wrong password.
+    """
     password_reset.confirm(body.email, body.code, body.new_password, client_ip(), _user_agent())
     return Response(status=204)

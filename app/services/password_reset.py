@@ -13,7 +13,8 @@ blind index because the label differs.
 
 ``confirm`` checks the new password's strength first (a weak one costs no attempt), then the
 code: an unknown account, no code, a spent, replaced, expired or killed code and a wrong guess
-all answer the same 422 (a wrong guess also counts, and is kept with ``keep_changes``). The right
+all answer the same 401 ``unauthenticated``, as a wrong password does at login (a wrong guess also
+counts, and is kept with ``keep_changes``). The right
 code sets the password, spends the code, revokes every session, clears the login lockout, writes
 an audit row and sends a ``security_notice``.
 """
@@ -118,12 +119,8 @@ def _pad(started: float) -> None:
 
 
 def _refused() -> Problem:
-    return Problem(
-        "validation-error",
-        INVALID_CODE,
-        errors=[{"pointer": "/code", "detail": "invalid, expired or replaced code"}],
-        keep_changes=True,  # a wrong guess's count
-    )
+    """A code is a credential: refused like a wrong password at login (401), whatever the reason."""
+    return Problem("unauthenticated", INVALID_CODE, keep_changes=True)  # keep: a wrong guess's count
 
 
 def confirm(

@@ -421,9 +421,12 @@ def test_five_wrong_codes_kill_the_code(notified, place, fake):
     settled(notified)
     code = reset_code(fake, person.phone)
     for _ in range(5):
-        assert confirm(notified, person.email, wrong(code)).status_code == 422
+        assert confirm(notified, person.email, wrong(code)).status_code == 401
     refused = confirm(notified, person.email, code)
-    assert refused.status_code == 422 and refused.get_json()["errors"][0]["pointer"] == "/code"
+    assert refused.status_code == 401 and refused.get_json()["type"] == "/problems/unauthenticated"
+    assert notified.sql("SELECT failed_attempts FROM password_reset_codes WHERE user_id = %s", (person.user_id,)) == [
+        (5,)
+    ]
     assert (
         notified.client().post("/v1/auth/login", json={"email": person.email, "password": person.password}).status_code
         == 200
@@ -440,9 +443,9 @@ def test_a_replaced_code_is_refused_and_the_right_one_works_once_ending_every_se
     settled(notified)
     second = reset_code(fake, person.phone)
     if first != second:  # (six random digits may repeat, one time in a million: then the check is moot)
-        assert confirm(notified, person.email, first).status_code == 422
+        assert confirm(notified, person.email, first).status_code == 401
     assert confirm(notified, person.email, second).status_code == 204
-    assert confirm(notified, person.email, second, "yet-another-password").status_code == 422  # used once
+    assert confirm(notified, person.email, second, "yet-another-password").status_code == 401  # used once
     for headers in (person.headers, other_session):
         assert notified.client().get("/v1/me", headers=headers).status_code == 401
     old = notified.client().post("/v1/auth/login", json={"email": person.email, "password": person.password})
@@ -472,6 +475,7 @@ def test_a_reset_clears_the_login_lockout(notified, place, fake):
 
 
 def test_an_expired_code_is_refused_on_a_simulated_clock(notified, place, fake):
+    from app.problems import Problem
     from app.services import password_reset
     from app.unit_of_work import unit_of_work
 
@@ -481,9 +485,9 @@ def test_an_expired_code_is_refused_on_a_simulated_clock(notified, place, fake):
     code = reset_code(fake, person.phone)
     issued = notified.sql("SELECT expires_at FROM password_reset_codes WHERE user_id = %s", (person.user_id,))[0][0]
     with notified.context():
-        with pytest.raises(Exception) as late, unit_of_work():
+        with pytest.raises(Problem) as late, unit_of_work():
             password_reset.confirm(person.email, code, "a-brand-new-password", None, None, now=issued)
-        assert "not valid" in str(late.value)
+        assert late.value.status == 401
         with unit_of_work():  # a second before expiry the same code is still good
             password_reset.confirm(
                 person.email, code, "a-brand-new-password", None, None, now=issued - timedelta(seconds=1)

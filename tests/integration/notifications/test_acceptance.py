@@ -649,3 +649,37 @@ def test_a_worker_sigkilled_inside_the_provider_call_never_sends_twice(
     finally:
         stack.close()
         drop_database(BASE_DATABASE_URL, name)
+
+
+# --- security notices and metrics ---------------------------------------------------------------
+
+
+def test_security_notices_tell_the_account_of_mfa_on_and_off_a_password_change_and_a_new_login(notified, place, fake):
+    import pyotp
+
+    person = resident(notified, place)  # logged in: a new-login notice
+    client = notified.client()
+    secret = ok(client.post("/v1/auth/mfa/enroll", headers=person.headers))["secret"]
+    confirmed = ok(client.post("/v1/auth/mfa/confirm", json={"code": pyotp.TOTP(secret).now()}, headers=person.headers))
+    headers = {"Authorization": f"Bearer {confirmed['access_token']}"}
+    code = pyotp.TOTP(secret).at(time.time() + 30)  # the next step: the current one was just used
+    ok(client.post("/v1/auth/mfa/disable", json={"password": person.password, "code": code}, headers=headers), 204)
+    body = {"current_password": person.password, "new_password": "another-long-password"}
+    ok(client.post("/v1/auth/password", json=body, headers=headers), 204)
+    settled(notified)
+    notices = [r.form["Body"] for r in requests_to(fake, person.phone, "en tu cuenta")]
+    for change in (
+        "se inició una nueva sesión",
+        "se activó la verificación en dos pasos",
+        "se desactivó la verificación en dos pasos",
+        "se cambió la contraseña",
+    ):
+        assert any(change in text for text in notices), (change, notices)
+
+
+def test_metrics_count_messages_by_template_and_status(notified, place):
+    person = resident(notified, place)
+    request_reset(notified, person.email)
+    scrape = notified.client().get("/metrics").get_data(as_text=True)
+    assert re.search(r'notifications_total\{status="queued",template="password_reset_code"\} [1-9]', scrape)
+    assert "# TYPE notification_provider_latency_seconds histogram" in scrape

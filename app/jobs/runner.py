@@ -362,6 +362,25 @@ def _gave_up(run: JobRun) -> Problem:
 
 def _retry_later(run: JobRun, delay: float, uow: UnitOfWork) -> None:
     """The handler asked to run again in ``delay`` s: commit what it wrote with the job re-queued."""
+    if not _requeue(run, delay, uow):
+        return
+    log.info("job retried later", extra={"job_id": str(run.id), "job_type": run.type, "retry_in_s": round(delay, 3)})
+    if delay <= MAX_COUNTDOWN_SECONDS:  # longer delays wait in dispatch_after for the relay
+        publish(run.type, [str(run.id)], trace_id=run.trace_id, countdown=delay)
+
+
+def _retry_or_fail(run: JobRun) -> None:
+    settings = current_settings()
+    if run.attempts >= max_attempts(run.type, settings.job_max_attempts):
+        _fail(run, Problem("internal-error", "The job could not be completed."))
+        return
+    backoff = min(60.0, 2.0**run.attempts) * random.uniform(0.8, 1.2)
+    if _requeue(run, backoff):
+        publish(run.type, [str(run.id)], trace_id=run.trace_id, countdown=backoff)
+
+
+def _requeue(run: JobRun, delay: float, uow: UnitOfWork | None = None) -> bool:
+    """Put the job back in ``queued`` for ``delay`` s (plus the relay's grace), committed; False if lost."""
     settings = current_settings()
     try:
         run._swap(
@@ -372,31 +391,12 @@ def _retry_later(run: JobRun, delay: float, uow: UnitOfWork) -> None:
         db.session.commit()
     except LeaseLost:
         db.session.rollback()
-        uow.rolled_back()
-        return
-    uow.committed()
-    log.info("job retried later", extra={"job_id": str(run.id), "job_type": run.type, "retry_in_s": round(delay, 3)})
-    if delay <= MAX_COUNTDOWN_SECONDS:
-        publish(run.type, [str(run.id)], trace_id=run.trace_id, countdown=delay)
-
-
-def _retry_or_fail(run: JobRun) -> None:
-    settings = current_settings()
-    if run.attempts >= max_attempts(run.type, settings.job_max_attempts):
-        _fail(run, Problem("internal-error", "The job could not be completed."))
-        return
-    backoff = min(60.0, 2.0**run.attempts) * random.uniform(0.8, 1.2)
-    try:
-        run._swap(
-            status=JobStatus.QUEUED,
-            lease_expires_at=None,
-            dispatch_after=func.now() + timedelta(seconds=backoff + settings.job_republish_after_seconds),
-        )
-        db.session.commit()
-    except LeaseLost:
-        db.session.rollback()
-        return
-    publish(run.type, [str(run.id)], trace_id=run.trace_id, countdown=backoff)
+        if uow is not None:
+            uow.rolled_back()
+        return False
+    if uow is not None:
+        uow.committed()
+    return True
 
 
 def _after_outage(job_id: str | uuid.UUID, type_name: str, attempt: int | None, since: float | None) -> None:

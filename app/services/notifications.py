@@ -207,30 +207,22 @@ def for_booking_event(event_type: str, booking_id: uuid.UUID, occurred_at: datet
         return []
     variables = _booking_variables(template, facts, occurred_at)
     timezone = facts.building.timezone or DEFAULT_TIMEZONE
-    queued: list[Notification | None] = []
-    if facts.resident.phone:
-        queued.append(
-            queue(
-                template,
-                to=facts.resident.phone,
-                recipient=Recipient.RESIDENT,
-                variables=variables,
-                timezone=timezone,
-                user_id=facts.resident.user_id,
-                booking_id=booking_id,
-            )
+    recipients = [(Recipient.RESIDENT, facts.resident.phone, facts.resident.user_id)]
+    if to_visitor:
+        recipients.append((Recipient.VISITOR, facts.booking.visitor_phone, None))
+    queued = [
+        queue(
+            template,
+            to=number,
+            recipient=recipient,
+            variables=variables,
+            timezone=timezone,
+            user_id=user_id,
+            booking_id=booking_id,
         )
-    if to_visitor and facts.booking.visitor_phone:
-        queued.append(
-            queue(
-                template,
-                to=facts.booking.visitor_phone,
-                recipient=Recipient.VISITOR,
-                variables=variables,
-                timezone=timezone,
-                booking_id=booking_id,
-            )
-        )
+        for recipient, number, user_id in recipients
+        if number
+    ]
     return [row for row in queued if row is not None]
 
 

@@ -301,6 +301,48 @@ def test_429_429_then_201_delivers_on_the_third_request(notified, place, fake):
     )
 
 
+def test_5xx_answers_are_retried_a_bounded_number_of_times_then_the_message_fails(notified, place, fake):
+    from app.domain.notifications import DELIVERY_POLICY
+
+    person = resident(notified, place)
+    settled(notified)
+    fake.fail_next(DELIVERY_POLICY.max_attempts, 500)
+    request_reset(notified, person.email)
+    settled(notified)
+    answers = [r.answered_status for r in requests_to(fake, person.phone, "restablecer")]
+    assert answers == [500] * DELIVERY_POLICY.max_attempts  # six, then no more
+    (row,) = rows(notified, "user_id = %s AND template = 'password_reset_code'", (person.user_id,))
+    assert row[2:5] == ("failed", 20500, DELIVERY_POLICY.max_attempts)
+
+
+def test_63018_the_channels_rate_limit_waits_on_the_longer_clock(notified, place, fake):
+    from app.domain.notifications import DELIVERY_POLICY
+
+    scale = notified.settings.notification_retry_scale
+    waits = {}
+    for status, code in ((429, None), (429, 63018)):
+        person = resident(notified, place)
+        settled(notified)
+        fake.fail_next(1, status, code)
+        request_reset(notified, person.email)
+        settled(notified)
+        # The reset code's job: the newest message job (the pipeline was idle before the request).
+        (row,) = notified.sql(
+            "SELECT id::text FROM jobs WHERE type = 'notification.send' ORDER BY created_at DESC LIMIT 1"
+        )
+        retried = [
+            line["retry_in_s"]
+            for line in notified.worker_lines()
+            if line.get("message") == "job retried later" and line.get("job_id") == row[0]
+        ]
+        (waits[code],) = retried
+        assert [r.answered_status for r in requests_to(fake, person.phone, "restablecer")] == [status, 201]
+    # Equal jitter: between half and all of the first step of each clock.
+    assert DELIVERY_POLICY.base_seconds * scale / 2 <= waits[None] <= DELIVERY_POLICY.base_seconds * scale + 0.001
+    low = DELIVERY_POLICY.rate_limited_base_seconds * scale / 2
+    assert low <= waits[63018] <= DELIVERY_POLICY.rate_limited_base_seconds * scale + 0.001
+
+
 def test_21211_fails_at_once_after_exactly_one_request(notified, place, fake):
     person = resident(notified, place)
     settled(notified)

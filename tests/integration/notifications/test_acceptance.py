@@ -725,3 +725,31 @@ def test_metrics_count_messages_by_template_and_status(notified, place):
     scrape = notified.client().get("/metrics").get_data(as_text=True)
     assert re.search(r'notifications_total\{status="queued",template="password_reset_code"\} [1-9]', scrape)
     assert "# TYPE notification_provider_latency_seconds histogram" in scrape
+
+
+# --- production settings ------------------------------------------------------------------------
+
+
+def test_production_without_twilio_settings_exits_with_one_clear_line(notified):
+    import base64
+    import secrets
+
+    env = {
+        **{k: v for k, v in notified.env.items() if not k.startswith("TWILIO_") and k != "PUBLIC_BASE_URL"},
+        "APP_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "ENCRYPTION_KEYS": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+    result = subprocess.run(
+        [str(BIN / "flask"), "--app", "app", "notifications", "show"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Estacionate refuses to start: production sends WhatsApp through Twilio, so TWILIO_ACCOUNT_SID, "
+        "TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM, PUBLIC_BASE_URL must be set too"
+    ]

@@ -413,17 +413,19 @@ def test_twilio_settings_default_to_recording_mode_and_the_real_api_host():
     assert settings.twilio_content_sids == {}
 
 
-@pytest.mark.parametrize(
-    "name", ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM", "PUBLIC_BASE_URL"]
-)
+@pytest.mark.parametrize("name", ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM", "PUBLIC_BASE_URL"])
 def test_production_refuses_to_start_without_twilio_in_one_clear_line(name):
     message = refusal(production_env(**{name: None}))
-    assert message == f"Estacionate refuses to start: production sends WhatsApp through Twilio, so {name} must be set too"
+    assert (
+        message == f"Estacionate refuses to start: production sends WhatsApp through Twilio, so {name} must be set too"
+    )
     assert "\n" not in message
 
 
 def test_production_names_every_missing_twilio_setting_in_one_sentence():
-    env = production_env(TWILIO_ACCOUNT_SID=None, TWILIO_AUTH_TOKEN=None, TWILIO_WHATSAPP_FROM=None, PUBLIC_BASE_URL=None)
+    env = production_env(
+        TWILIO_ACCOUNT_SID=None, TWILIO_AUTH_TOKEN=None, TWILIO_WHATSAPP_FROM=None, PUBLIC_BASE_URL=None
+    )
     assert refusal(env) == (
         "Estacionate refuses to start: production sends WhatsApp through Twilio, so TWILIO_ACCOUNT_SID, "
         "TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM, PUBLIC_BASE_URL must be set too"

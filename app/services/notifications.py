@@ -446,6 +446,30 @@ def scrub_for_user(user_id: uuid.UUID) -> int:
     return int(scrubbed or 0)
 
 
+def export_for_user(user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The user's messages for a data export (API.md ``"notifications": [...]``; GDPR, issue 14).
+
+    What is held about the user: each message sent to them with its destination (their phone) and
+    variables, oldest first. A reset code's variables are never exported (a live code would be a
+    credential in a file).
+    """
+    query = select(Notification).where(Notification.user_id == user_id).order_by(Notification.created_at)
+    return [
+        {
+            "id": str(row.id),
+            "channel": row.channel,
+            "template": row.template,
+            "status": row.status,
+            "error_code": row.error_code,
+            "destination": row.destination,
+            "variables": None if row.template == Template.PASSWORD_RESET_CODE else row.variables,
+            "created_at": _iso(row.created_at),
+            "updated_at": _iso(row.updated_at),
+        }
+        for row in db.session.execute(query).scalars()
+    ]
+
+
 # --- operations ---------------------------------------------------------------------------------
 
 

@@ -646,6 +646,10 @@ def test_scrub_for_user_erases_destinations_and_variables_of_the_users_messages(
     )
     settled(notified)
     with notified.context(), unit_of_work():
+        exported = notifications.export_for_user(uuid.UUID(person.user_id))
+    assert {e["template"] for e in exported} == {"security_notice", "booking_confirmed"}
+    assert {e["destination"] for e in exported} == {person.phone}
+    with notified.context(), unit_of_work():
         scrubbed = notifications.scrub_for_user(uuid.UUID(person.user_id))
     assert scrubbed >= 3  # the login notice, the resident's and the visitor's confirmations
     left = notified.sql(
@@ -655,6 +659,13 @@ def test_scrub_for_user_erases_destinations_and_variables_of_the_users_messages(
     )
     assert left == [(0,)]
     assert ok(notified.client().get("/v1/me/notifications", headers=person.headers))["items"]  # the log stays
+    with notified.context(), unit_of_work():
+        assert {e["destination"] for e in notifications.export_for_user(uuid.UUID(person.user_id))} == {None}
+
+
+def test_the_status_callback_takes_form_bodies_only(notified):
+    answer = notified.client().post(CALLBACK_PATH, json={"MessageSid": "SM1", "MessageStatus": "read"})
+    assert answer.status_code == 415 and answer.get_json()["type"] == "/problems/unsupported-media-type"
 
 
 # --- no duplicate sends -------------------------------------------------------------------------

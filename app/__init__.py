@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     from app.extensions import db, migrate
     from app.jobs import longpoll
     from app.jobs.broker import celery_init_app
+    from app.notifications import init_app as notifications_init_app
     from app.observability import metrics
     from app.security import crypto, lockout, mfa_challenges, rate_limits
     from app.security.blind_index import BlindIndexer
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=False)
     celery_init_app(app, settings)
+    notifications_init_app(app, settings)
 
     edge.init_app(app)
     metrics.init_app(app, settings, job_snapshot=jobs.metrics_snapshot)

@@ -20,7 +20,7 @@ from app.jobs import submit
 from app.models import Building, Job, JobStatus, PlatformRole
 from app.problems import Problem
 from app.runtime import current_settings
-from app.services import audit, demo, users
+from app.services import audit, demo, notifications, users
 from app.unit_of_work import unit_of_work
 
 #: Why ``--password`` is refused rather than merely discouraged.
@@ -202,6 +202,28 @@ def anonymize(user_ids: tuple[uuid.UUID, ...], inactive_since: Any, wait: bool) 
     click.echo(f"anonymized {job.result['anonymized']}, skipped {job.result['skipped']} (already anonymized)")
 
 
+@click.group("notifications")
+def notifications_group() -> None:
+    """WhatsApp messages (local debugging)."""
+
+
+@notifications_group.command("show")
+@click.option("--last", "last", default=10, show_default=True, type=click.IntRange(1, 1000))
+def show_notifications(last: int) -> None:
+    """Print the newest messages: time, template, status, masked destination, and the text while held."""
+    with unit_of_work():
+        for row in notifications.recent(last):
+            code = f" error {row.error_code}" if row.error_code is not None else ""
+            sid = row.provider_sid or "-"
+            click.echo(
+                f"{row.created_at:%Y-%m-%d %H:%M:%S} {row.id} {row.template} {row.status}{code} "
+                f"to {notifications.masked(row.destination)} sid {sid} attempts {row.attempts}"
+            )
+            text = notifications.preview(row)
+            if text is not None:
+                click.echo(f"    {text}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
@@ -209,3 +231,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(pricing)
     app.cli.add_command(availability)
     app.cli.add_command(gdpr)
+    app.cli.add_command(notifications_group)

@@ -153,6 +153,13 @@ class BenchStack:
             PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
             PYTHONPATH=str(ROOT),
             PYTHONUNBUFFERED="1",
+            # Production refuses to start without Twilio; the bench sends WhatsApp nowhere (a port
+            # nothing listens on), so a message costs one refused connection per attempt.
+            TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+            TWILIO_AUTH_TOKEN="bench-twilio-auth-token-" + "0" * 8,
+            TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",
+            TWILIO_API_BASE="http://127.0.0.1:9",
+            PUBLIC_BASE_URL="https://bench.estacionate.example",
         )
         self.env = with_tools(env)
         say(f"migrating database {self.database_name}")

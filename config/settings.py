@@ -121,6 +121,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, object]] = {
         "relay_interval_seconds": 1.0,
         "event_relay_after_seconds": 1.0,
         "webhook_retry_scale": 0.002,
+        "notification_retry_scale": 0.002,
     },
     "production": {},
 }
@@ -269,6 +270,9 @@ class Settings(BaseSettings):
     public_base_url: str = ""
     #: ``TWILIO_CONTENT_SIDS='{"booking_confirmed": "HX..."}'``: approved WhatsApp templates by name.
     twilio_content_sids: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    #: Multiplies the WhatsApp delivery policy's backoff (app/domain/notifications.py); tests shrink
+    #: minutes of retries into milliseconds.
+    notification_retry_scale: float = 1.0
     #: Bearer token a Prometheus scrape must present; without one ``/metrics`` is open in
     #: development and test and absent (404) in production.
     metrics_token: str = Field("", repr=False)
@@ -410,8 +414,25 @@ class Settings(BaseSettings):
         return problems
 
     def _twilio_problems(self) -> list[str]:
-        """Malformed Twilio values, in every profile (whether they must be set comes with the wiring)."""
+        """Malformed Twilio values in every profile; missing ones when messages must go to Twilio.
+
+        Messages go to Twilio whenever ``TWILIO_ACCOUNT_SID`` is set, and production always sends
+        them (a recording backend there would swallow every reset code): then the token, the
+        sender and ``PUBLIC_BASE_URL`` (the status callbacks' address) must all be set, reported
+        as one sentence.
+        """
         found: list[str] = []
+        if self.twilio_account_sid or self.is_production:
+            missing = [
+                name
+                for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM", "PUBLIC_BASE_URL")
+                if not getattr(self, name.lower())
+            ]
+            if missing:
+                why = "production sends WhatsApp through Twilio" if self.is_production else "TWILIO_ACCOUNT_SID is set"
+                found.append(f"{why}, so {', '.join(missing)} must be set too")
+        if self.notification_retry_scale <= 0:
+            found.append("NOTIFICATION_RETRY_SCALE must be positive")
         for name in ("TWILIO_API_BASE", "PUBLIC_BASE_URL"):
             value = getattr(self, name.lower())
             if value and not _is_http_url(value):

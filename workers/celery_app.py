@@ -32,6 +32,7 @@ celery.conf.include = [
     "workers.tasks.pricing",
     "workers.tasks.events",
     "workers.tasks.gdpr",
+    "workers.tasks.notifications",
 ]
 
 

@@ -22,7 +22,7 @@ from app.api.schemas import StrictModel, exactly_one_of, no_nulls
 from app.domain.timefmt import rfc3339_epoch
 from app.representation import Document
 from app.security.rate_limits import limit_class
-from app.services import auth, mfa, sessions
+from app.services import auth, mfa, password_reset, sessions
 from app.services.audit import Actor
 from app.services.sessions import LoginResult
 
@@ -232,4 +232,41 @@ def delete_session(path: SessionPath) -> Response:
 def change_password(body: PasswordChangeRequest) -> Response:
     """Change your password; every other session of yours ends."""
     auth.change_password(current_principal(), body.current_password, body.new_password, request_actor())
+    return Response(status=204)
+
+
+class PasswordResetRequest(StrictModel):
+    email: str = Field(min_length=3, max_length=320)
+
+
+class PasswordResetAccepted(Document):
+    status: Literal["accepted"] = "accepted"
+    detail: str
+
+
+class PasswordResetConfirmRequest(StrictModel):
+    email: str = Field(min_length=3, max_length=320)
+    code: str = Field(min_length=1, max_length=16, description="The 6 digits sent by WhatsApp.")
+    new_password: str = Field(min_length=10, max_length=1024, description="At least 10 characters.")
+
+
+RESET_ACCEPTED = "If the account exists and has a phone, a code was sent to it by WhatsApp; it is valid 10 minutes."
+
+
+@bp.post("/password-reset", responses={202: PasswordResetAccepted})
+@limit_class("auth")
+def request_password_reset(body: PasswordResetRequest) -> tuple[dict[str, object], int]:
+    """Send a 6-digit reset code by WhatsApp; the same answer for every e-mail."""
+    password_reset.request(body.email, client_ip(), _user_agent())
+    return PasswordResetAccepted(detail=RESET_ACCEPTED).model_dump(mode="json"), 202
+
+
+@bp.post("/password-reset/confirm", responses={204: None, **problems(401)})
+@limit_class("auth")
+def confirm_password_reset(body: PasswordResetConfirmRequest) -> Response:
+    """Set a new password with the code; every session ends, the login lockout is lifted.
+
+    A wrong, expired, replaced, used or killed code (or an unknown e-mail) is 401, like a wrong password.
+    """
+    password_reset.confirm(body.email, body.code, body.new_password, client_ip(), _user_agent())
     return Response(status=204)

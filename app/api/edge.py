@@ -26,6 +26,9 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 #: Containers nested deeper than this are refused with 400. Our bodies nest two or three levels;
 #: Python's JSON parser recurses once per level and fails near 1,000 (a RecursionError, a 500).
 MAX_JSON_DEPTH = 64
+#: Provider callbacks, which arrive form-encoded (Twilio's status callback), not JSON.
+FORM_PATHS = frozenset({"/v1/webhooks/twilio/status"})
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def _start() -> None:
@@ -37,6 +40,10 @@ def _start() -> None:
     for name, value in request.args.items(multi=True):
         if "\x00" in value or "\x00" in name:
             raise _nul(f"/{name}")
+    if request.method in BODY_METHODS and request.path in FORM_PATHS:
+        if request.mimetype != FORM_TYPE:
+            raise Problem("unsupported-media-type", f"Send the body as {FORM_TYPE}.")
+        return
     if request.method in BODY_METHODS and _has_body():
         if not request.is_json:
             raise Problem("unsupported-media-type", "Send the body as application/json.")

@@ -3,11 +3,12 @@ report (long-poll wake-up and signed callbacks) and the outbox relay. See DESIGN
 
 from app.jobs.documents import accepted_document, job_document
 from app.jobs.queries import list_jobs, metrics_snapshot, visible_job, wait_for_job
-from app.jobs.runner import JobRun, execute
+from app.jobs.runner import JobRun, RetryLater, execute
 from app.jobs.submit import submit
 
 __all__ = [
     "JobRun",
+    "RetryLater",
     "accepted_document",
     "execute",
     "job_document",

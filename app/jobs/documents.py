@@ -22,6 +22,7 @@ from app.jobs.results import (
     ExportResult,
     GenerationResult,
     KeyRotationResult,
+    NotificationResult,
     PingResult,
     RecalculationResult,
 )
@@ -88,6 +89,11 @@ class ExportJob(_JobFields):
     result: ExportResult | None = Field(description="null once purged, EXPORT_RETENTION_DAYS after it finished.")
 
 
+class NotificationSendJob(_JobFields):
+    type: Literal["notification.send"]
+    result: NotificationResult | None
+
+
 class UnknownTypeJob(_JobFields):
     """A job of a type this version does not run: it is failed by the runner, with no result."""
 
@@ -112,6 +118,7 @@ JobVariant = Annotated[
     | Annotated[KeyRotationJob, Tag("keys.rotate")]
     | Annotated[AnonymizationJob, Tag("gdpr.anonymize")]
     | Annotated[ExportJob, Tag("gdpr.export")]
+    | Annotated[NotificationSendJob, Tag("notification.send")]
     | Annotated[UnknownTypeJob, Tag(UNKNOWN_TYPE)],
     Discriminator(_variant),
 ]

@@ -72,6 +72,13 @@ class RecalculationResult(Document):
     blocks_updated: int
 
 
+class NotificationResult(Document):
+    """``notification.send``: the message's id and status when the job ended (``sending``: unknown)."""
+
+    notification_id: str
+    status: str
+
+
 class KeyRotationResult(Document):
     rotated: int
     key_id: str
@@ -148,7 +155,7 @@ class ExportedSession(Document):
 class ExportResult(Document):
     """``gdpr.export``: every personal datum held about the caller (API.md "Privacy and audit").
 
-    ``notifications`` lists the messages sent to them (empty until the notifications table exists).
+    ``notifications`` lists the messages sent to them (a reset code's variables left out).
     """
 
     generated_at: str

@@ -19,7 +19,11 @@ Failures:
 
 - A typed failure (``Problem``) ends the job ``failed`` with that problem document.
 - Any other exception is a failed attempt: re-queued with backoff and jitter, and ``failed`` with
-  ``internal-error`` after ``JOB_MAX_ATTEMPTS``.
+  ``internal-error`` after ``JOB_MAX_ATTEMPTS`` (or its type's own ``max_attempts``).
+- ``RetryLater(after_seconds)`` is a handler asking to run again later on a schedule of its own
+  (a provider's 429): what the handler wrote commits with the job back in ``queued``, and the job
+  is published again after the delay (a Celery countdown up to ``MAX_COUNTDOWN_SECONDS``; longer
+  delays wait in ``dispatch_after`` for the relay, never in the broker).
 - The database connection failing (``app/jobs/outage.py``) is not the job's fault: the task
   re-publishes itself within a few seconds, over and over for up to ``OUTAGE_RETRY_SECONDS``,
   carrying the attempt number it claimed. The claim takes back its own ``running`` job by that
@@ -48,6 +52,7 @@ from app.extensions import db
 from app.jobs import heartbeat, report
 from app.jobs.broker import publish
 from app.jobs.outage import is_connection_failure
+from app.jobs.types import max_attempts
 from app.models import Job, JobStatus, WebhookDelivery
 from app.observability import trace
 from app.problems import Problem
@@ -62,6 +67,18 @@ OUTAGE_RETRY_SECONDS = 300.0
 #: Retry delays while the database is down grow to this cap, so a job resumes within a few
 #: seconds of the database's return.
 OUTAGE_RETRY_MAX_DELAY = 3.0
+
+
+#: Retry delays beyond this wait in the row for the relay instead of riding on a Celery countdown.
+MAX_COUNTDOWN_SECONDS = 300.0
+
+
+class RetryLater(Exception):
+    """Raised by a handler: run the job again in ``after_seconds``; what it wrote is kept."""
+
+    def __init__(self, after_seconds: float) -> None:
+        self.after_seconds = max(0.0, after_seconds)
+        super().__init__(f"retry in {self.after_seconds:.3f} s")
 
 
 class LeaseLost(Exception):
@@ -278,7 +295,7 @@ def execute(
 
 def _execute(run: JobRun, handler: Handler) -> None:
     settings = current_settings()
-    if run.attempts > settings.job_max_attempts:
+    if run.attempts > max_attempts(run.type, settings.job_max_attempts):
         _open_quietly(run)
         _fail(run, _gave_up(run))
         return
@@ -297,6 +314,9 @@ def _execute(run: JobRun, handler: Handler) -> None:
             db.session.rollback()
             uow.rolled_back()
         _fail(run, problem, uow=uow)
+        return
+    except RetryLater as retry:
+        _retry_later(run, retry.after_seconds, uow)
         return
     except LeaseLost:
         db.session.rollback()
@@ -349,23 +369,43 @@ def _gave_up(run: JobRun) -> Problem:
     return Problem("internal-error", f"The job could not be completed after {run.attempts - 1} attempts.")
 
 
+def _retry_later(run: JobRun, delay: float, uow: UnitOfWork) -> None:
+    """The handler asked to run again in ``delay`` s: commit what it wrote with the job re-queued."""
+    if not _requeue(run, delay, uow):
+        return
+    log.info("job retried later", extra={"job_id": str(run.id), "job_type": run.type, "retry_in_s": round(delay, 3)})
+    if delay <= MAX_COUNTDOWN_SECONDS:  # longer delays wait in dispatch_after for the relay
+        publish(run.type, [str(run.id)], trace_id=run.trace_id, countdown=delay)
+
+
 def _retry_or_fail(run: JobRun) -> None:
     settings = current_settings()
-    if run.attempts >= settings.job_max_attempts:
+    if run.attempts >= max_attempts(run.type, settings.job_max_attempts):
         _fail(run, Problem("internal-error", "The job could not be completed."))
         return
     backoff = min(60.0, 2.0**run.attempts) * random.uniform(0.8, 1.2)
+    if _requeue(run, backoff):
+        publish(run.type, [str(run.id)], trace_id=run.trace_id, countdown=backoff)
+
+
+def _requeue(run: JobRun, delay: float, uow: UnitOfWork | None = None) -> bool:
+    """Put the job back in ``queued`` for ``delay`` s (plus the relay's grace), committed; False if lost."""
+    settings = current_settings()
     try:
         run._swap(
             status=JobStatus.QUEUED,
             lease_expires_at=None,
-            dispatch_after=func.now() + timedelta(seconds=backoff + settings.job_republish_after_seconds),
+            dispatch_after=func.now() + timedelta(seconds=delay + settings.job_republish_after_seconds),
         )
         db.session.commit()
     except LeaseLost:
         db.session.rollback()
-        return
-    publish(run.type, [str(run.id)], trace_id=run.trace_id, countdown=backoff)
+        if uow is not None:
+            uow.rolled_back()
+        return False
+    if uow is not None:
+        uow.committed()
+    return True
 
 
 def _after_outage(job_id: str | uuid.UUID, type_name: str, attempt: int | None, since: float | None) -> None:

@@ -2,8 +2,8 @@
 
 Queues keep one kind of work from waiting behind another (README "Jobs: how work runs"):
 
-- ``interactive``: what a person is waiting for right now (bookings, cancellations, and later
-  ``notification.send``). Short by construction; served by its own worker processes.
+- ``interactive``: what a person is waiting for right now (bookings, cancellations, WhatsApp
+  messages: ``notification.send``). Short by construction; served by its own worker processes.
 - ``bulk``: long or batch work (``system.ping`` with its sleeps, price recalculation, availability
   generation, key rotation, and later ``gdpr.anonymize`` / ``gdpr.export``).
 - ``system``: the machinery itself (the outbox relay, every beat schedule, webhook deliveries).
@@ -34,6 +34,9 @@ class JobType:
     queue: str
     soft_time_limit: int
     time_limit: int
+    #: Claims before the job fails ``internal-error``; None: ``JOB_MAX_ATTEMPTS``. A type whose
+    #: handler asks for retries itself (``RetryLater``) needs room for them beyond crashes.
+    max_attempts: int | None = None
 
     def task_options(self) -> dict[str, Any]:
         return {"name": self.name, "soft_time_limit": self.soft_time_limit, "time_limit": self.time_limit}
@@ -53,12 +56,21 @@ JOB_TYPES: dict[str, JobType] = {
         # Bulk anonymization commits in batches with a resume point: a run cut short resumes.
         JobType("gdpr.anonymize", BULK, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60),
         JobType("gdpr.export", BULK, soft_time_limit=300, time_limit=360),
+        # One WhatsApp message: the provider call has a 10 s timeout. Its delivery policy retries
+        # up to 6 sends (app/domain/notifications.py); the rest is room for crashed attempts.
+        JobType("notification.send", INTERACTIVE, soft_time_limit=30, time_limit=40, max_attempts=10),
     )
 }
 
 
 def job_type(name: str) -> JobType:
     return JOB_TYPES[name]
+
+
+def max_attempts(name: str, default: int) -> int:
+    """Claims a job of type ``name`` may have before it fails (``default``: ``JOB_MAX_ATTEMPTS``)."""
+    jt = JOB_TYPES.get(name)
+    return jt.max_attempts if jt is not None and jt.max_attempts is not None else default
 
 
 def queue_for(task_name: str) -> str:

@@ -12,6 +12,14 @@ from app.models.event import Event, EventReceipt
 from app.models.idempotency import IdempotencyKey
 from app.models.job import Job, JobStatus
 from app.models.mfa import MfaRecoveryCode
+from app.models.notification import (
+    Notification,
+    NotificationOptOut,
+    NotificationPreference,
+    NotificationStatus,
+    PasswordResetCode,
+    Recipient,
+)
 from app.models.organization import Membership, MembershipRole, Organization, membership_buildings
 from app.models.pricing import PricingRule
 from app.models.resident import Resident, ResidentStatus
@@ -37,9 +45,15 @@ __all__ = [
     "Membership",
     "MembershipRole",
     "MfaRecoveryCode",
+    "Notification",
+    "NotificationOptOut",
+    "NotificationPreference",
+    "NotificationStatus",
     "Organization",
+    "PasswordResetCode",
     "PlatformRole",
     "PricingRule",
+    "Recipient",
     "Resident",
     "ResidentStatus",
     "Unit",

@@ -7,6 +7,11 @@ every ``APP_ENV``, messages go to Twilio at ``TWILIO_API_BASE``; without it they
 
 from __future__ import annotations
 
+import os
+import threading
+
+from flask import Flask, current_app
+
 from app.notifications.backend import (
     STATUS_CALLBACK_PATH,
     NotificationBackend,
@@ -47,6 +52,40 @@ def backend_from_settings(settings: Settings) -> NotificationBackend:
         raise ConfigurationError([str(exc)]) from None
 
 
+EXTENSION_KEY = "estacionate.notifications"
+
+
+class BackendHolder:
+    """The process's backend, built from the settings once per process.
+
+    A ``TwilioBackend`` holds a pooled HTTP session, which must not cross a prefork worker's fork:
+    the holder rebuilds the backend in a process whose id differs from the one that built it. The
+    first one is built at ``init_app``, so a configuration the backend refuses stops the app at
+    start (one clear line), not at the first message.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._backend = backend_from_settings(settings)
+
+    def get(self) -> NotificationBackend:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._backend, self._pid = backend_from_settings(self.settings), os.getpid()
+            return self._backend
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.extensions[EXTENSION_KEY] = BackendHolder(settings)
+
+
+def current_backend() -> NotificationBackend:
+    holder: BackendHolder = current_app.extensions[EXTENSION_KEY]
+    return holder.get()
+
+
 __all__ = [
     "RECORDED_SID_PREFIX",
     "STATUS_CALLBACK_PATH",
@@ -57,5 +96,7 @@ __all__ = [
     "SendResult",
     "TwilioBackend",
     "backend_from_settings",
+    "current_backend",
+    "init_app",
     "status_callback_url",
 ]

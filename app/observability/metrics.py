@@ -65,6 +65,18 @@ ENDPOINT_DELIVERY_LAG = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
 )
 
+#: WhatsApp messages (app/services/notifications.py): each outcome of a send attempt by template
+#: (``sent``, ``retrying``, ``failed``, ``suppressed``) and each status a callback moved a message
+#: to, and how long the provider took to answer (backend: ``twilio`` or ``recording``).
+NOTIFICATIONS = Counter("notifications_total", "WhatsApp messages by template and status", ["template", "status"])
+NOTIFICATION_PROVIDER_LATENCY = Histogram(
+    "notification_provider_latency_seconds",
+    "Time the notification provider took to answer one send",
+    ["backend", "outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
 #: What a scrape reads of the job pipeline: unfinished jobs by (type, status), and messages
 #: waiting per broker queue. Handed in by ``create_app`` (``app.jobs.metrics_snapshot``), so
 #: observability, below the job pipeline, never imports it.
@@ -133,6 +145,8 @@ def init_app(app: Flask, settings: Settings, job_snapshot: JobSnapshot) -> None:
                 EVENTS_PUBLISHED,
                 EVENTS_DELIVERED,
                 EVENT_DELIVERY_LAG,
+                NOTIFICATIONS,
+                NOTIFICATION_PROVIDER_LATENCY,
             ):
                 registry.register(collector)
         registry.register(JobStateCollector(app, job_snapshot))

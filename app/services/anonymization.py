@@ -5,7 +5,7 @@ building's books and its stats), but nothing left can say who they were or whom 
 
 **The stores.** Everything held about a person is scrubbed by ``SCRUBBERS``, one function per
 table or store, listed in one place and run in that order on each batch of people. A new table
-holding personal data adds one entry (the notifications table adds ``notifications``); the
+holding personal data adds one entry (as the notifications table did); the
 completeness test (``tests/integration/privacy/test_anonymization.py``) scans every
 text, json and bytea column of every table, decrypting the encrypted ones, and fails on any value
 left behind. Each scrubber is set-based over the batch (one or a few statements), so a batch of
@@ -59,7 +59,7 @@ from app.security import rbac
 from app.security.crypto import blind_index
 from app.security.rbac import Capability, Principal
 from app.security.sessions import current_sessions
-from app.services import audit, domain_events, staff
+from app.services import audit, domain_events, notifications, staff
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +312,12 @@ def scrub_audit_logs(batch: Batch) -> int:
     )
 
 
+def scrub_notifications(batch: Batch) -> int:
+    """Messages to them and to their bookings' visitors keep their log (template, status, times)
+    but lose destination, blind index and variables; preferences and reset codes go."""
+    return notifications.scrub_for_users(batch.user_ids)
+
+
 @dataclass(frozen=True)
 class Store:
     name: str
@@ -326,6 +332,7 @@ SCRUBBERS: tuple[Store, ...] = (
     Store("access_events", scrub_access_events),
     Store("jobs", scrub_jobs),
     Store("webhook_deliveries", delete_webhook_deliveries),
+    Store("notifications", scrub_notifications),
     Store("idempotency_keys", delete_idempotency_keys),
     Store("mfa_recovery_codes", delete_recovery_codes),
     Store("residents", scrub_residents),

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 
+from app.domain.notifications import SecurityChange
 from app.extensions import db
 from app.models import Membership, User, membership_buildings
 from app.problems import Problem
@@ -34,7 +35,7 @@ from app.security.passwords import current_passwords
 from app.security.rbac import MembershipScope, Principal
 from app.security.sessions import current_sessions
 from app.security.tokens import InvalidToken, current_tokens, decode_once
-from app.services import audit, users
+from app.services import audit, notifications, users
 from app.services.sessions import open_session, revoke_sessions
 
 INVALID_CREDENTIALS = "Invalid e-mail or password."
@@ -225,6 +226,7 @@ def change_password(principal: Principal, current: str, new: str, actor: audit.A
     db.session.execute(update(User).where(User.id == user.id).values(password_hash=new_hash))
     audit.record("auth.password_changed", actor, entity_type="user", entity_id=user.id)
     revoke_sessions(user.id, actor, keep=principal.session_id, reason="password_changed")
+    notifications.security_notice(user.id, SecurityChange.PASSWORD_CHANGED)
 
 
 def authenticate(token: str, *, allow_pending_mfa: bool = False) -> Principal:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, or_, update
 
+from app.domain.notifications import SecurityChange
 from app.extensions import db
 from app.models import MfaRecoveryCode, User
 from app.problems import Problem
@@ -26,7 +27,7 @@ from app.security.crypto import blind_index
 from app.security.lockout import current_guard
 from app.security.mfa_challenges import Challenge, current_challenges
 from app.security.passwords import current_passwords
-from app.services import audit
+from app.services import audit, notifications
 from app.services.auth import membership_scopes, reserve_challenge, reserve_code_attempt, user_account
 from app.services.sessions import LoginResult, open_session, revoke_sessions
 from app.unit_of_work import current_unit_of_work
@@ -105,6 +106,7 @@ def confirm_enrollment(
     codes = _replace_recovery_codes(user.id)
     revoke_sessions(user.id, actor, reason="mfa_enabled")
     audit.record("mfa.enabled", actor, entity_type="user", entity_id=user.id)
+    notifications.security_notice(user.id, SecurityChange.MFA_ENABLED)
     if caller.challenge_id:  # the login that asked for enrollment is complete once MFA is on for good
         challenge_id, account = caller.challenge_id, user_account(user)
 
@@ -169,3 +171,4 @@ def disable(user_id: uuid.UUID, session_id: str, password: str, code: str, actor
     db.session.execute(delete(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user.id))
     revoke_sessions(user.id, actor, keep=session_id, reason="mfa_disabled")
     audit.record("mfa.disabled", actor, entity_type="user", entity_id=user.id)
+    notifications.security_notice(user.id, SecurityChange.MFA_DISABLED)

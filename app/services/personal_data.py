@@ -31,7 +31,7 @@ from app.jobs.results import (
 from app.models import AuditLog, Booking, Resident, Unit, User
 from app.security.rbac import Principal
 from app.security.sessions import current_sessions
-from app.services import audit
+from app.services import audit, notifications
 from app.services.booking_documents import booking_documents
 
 
@@ -106,7 +106,7 @@ def export(run: JobRun) -> dict[str, Any]:
         resident=resident,
         bookings=bookings,
         sessions=sessions,
-        notifications=[],  # the notifications table (built beside this) fills it at merge
+        notifications=notifications.export_for_user(user_id),
         audit_events=trail,
     )
     audit.record("user.exported", audit.Actor.job(user_id), entity_type="user", entity_id=user_id)

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, select, update
 
 from app.extensions import db
-from app.models import AccessEvent, Booking, Event, IdempotencyKey, Job, JobStatus, WebhookDelivery
+from app.models import AccessEvent, Booking, Event, IdempotencyKey, Job, JobStatus, Notification, WebhookDelivery
 from app.runtime import current_settings
 from app.services.anonymization import scrubbed_visitor
 from app.unit_of_work import current_unit_of_work
@@ -122,8 +122,8 @@ class Expiry:
     """One store's expired personal data: which rows (by primary key), and what scrubbing sets.
 
     ``due(cutoff)`` selects rows still holding the data and older than the cutoff, so a second run
-    finds nothing (idempotent); ``values`` is the scrub. The notifications table adds its
-    destinations as one more entry of ``EXPIRIES``.
+    finds nothing (idempotent); ``values`` is the scrub. A message's row stays (template, status,
+    times: the log of what was sent) once its destination and variables are gone.
     """
 
     name: str
@@ -144,6 +144,12 @@ EXPIRIES: tuple[Expiry, ...] = (
         AccessEvent.id,
         lambda cutoff: (AccessEvent.occurred_at < cutoff) & AccessEvent.observed_plate.is_not(None),
         lambda: {"observed_plate": None},
+    ),
+    Expiry(
+        "notifications",
+        Notification.id,
+        lambda cutoff: (Notification.created_at < cutoff) & Notification.destination.is_not(None),
+        lambda: {"destination": None, "destination_bidx": None, "variables": None},
     ),
 )
 

@@ -6,12 +6,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from app.domain.notifications import SecurityChange
 from app.models import User
 from app.problems import Problem
 from app.security.rbac import Principal
 from app.security.sessions import Session, current_sessions
 from app.security.tokens import current_tokens
-from app.services import audit
+from app.services import audit, notifications
 from app.unit_of_work import current_unit_of_work
 
 
@@ -49,6 +50,7 @@ def open_session(
     audit.record(action, actor, entity_type="session", entity_id=session.session_id)
     for session_id in evicted:
         audit.record("session.evicted", actor, entity_type="session", entity_id=session_id)
+    notifications.security_notice(user.id, SecurityChange.NEW_LOGIN)
     ttl = int(session.absolute_expires_at - session.created_at)
     token = current_tokens().issue(str(user.id), session.session_id, ttl)
     return LoginResult(token, ttl, session.session_id)

@@ -8,7 +8,7 @@ subscriber. A subscriber module lists itself in ``MODULES`` below and imports on
 import importlib
 
 #: Subscriber modules under this package.
-MODULES: tuple[str, ...] = ("operator_webhooks",)
+MODULES: tuple[str, ...] = ("operator_webhooks", "notifications")
 
 for _module in MODULES:
     importlib.import_module(f"{__name__}.{_module}")

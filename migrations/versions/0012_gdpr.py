@@ -1,7 +1,7 @@
 """privacy: anonymized users, scrubbable identity and visitor fields, batch-job checkpoints
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-01
 
 Anonymization (issue 14) clears a resident's RUT and a booking's plate, so those columns (and
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -43,6 +43,23 @@ AUTH_TOKEN = "fake-twilio-auth-token-" + "9c1f" * 4
 WHATSAPP_FROM = "whatsapp:+14155238886"
 API_VERSION = "2010-04-01"
 
+#: Where no Twilio listens (the discard port): a production-profile stack in a test that sends no
+#: message still needs Twilio settings, and any message it did send would fail fast, locally.
+NOWHERE_API_BASE = "http://127.0.0.1:9"
+PUBLIC_BASE_URL = "https://api.estacionate.example"
+
+
+def production_twilio_env() -> dict[str, str]:
+    """The Twilio settings production refuses to start without, pointing nowhere."""
+    return {
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_WHATSAPP_FROM": WHATSAPP_FROM,
+        "TWILIO_API_BASE": NOWHERE_API_BASE,
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+    }
+
+
 _MESSAGES = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
 
 #: The messages Twilio sends with its codes (abridged); tests only rely on the codes.

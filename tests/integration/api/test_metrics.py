@@ -21,6 +21,7 @@ from app import create_app
 from app.extensions import db
 from config.settings import ConfigurationError, Settings
 from tests.integration.api.test_http_edge import assert_problem
+from tests.support.fake_twilio import production_twilio_env
 
 TOKEN = secrets.token_urlsafe(32)
 
@@ -36,6 +37,7 @@ def production_env() -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(48),
         "ENCRYPTION_KEYS": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        **production_twilio_env(),
     }
 
 

@@ -15,6 +15,7 @@ from app.extensions import db
 from app.services import system
 from app.services.audit import Actor
 from app.unit_of_work import unit_of_work
+from tests.support.fake_twilio import production_twilio_env
 
 
 def ping(stack, headers, **body):
@@ -104,6 +105,7 @@ def production_overrides():
         "SECRET_KEY": secrets.token_urlsafe(48),
         "ENCRYPTION_KEYS": "k1:" + base64.b64encode(os.urandom(32)).decode(),
         "BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
+        **production_twilio_env(),
     }
 
 

@@ -351,8 +351,11 @@ def production_keys() -> dict[str, str]:
     import base64
     import secrets
 
+    from tests.support.fake_twilio import production_twilio_env
+
     return {
         "SECRET_KEY": secrets.token_urlsafe(48),
         "ENCRYPTION_KEYS": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        **production_twilio_env(),
     }

@@ -49,7 +49,11 @@ def test_the_export_holds_all_of_the_callers_data_with_each_booking_and_nothing_
     assert data["sessions"] and all(s["session_id"] for s in data["sessions"])
     actions = {event["action"] for event in data["audit_events"]}
     assert {"resident.registered", "auth.login", "job.submitted"} <= actions
-    assert data["notifications"] == []
+    # The messages sent to them (at least the login's security notice); never their visitor's.
+    assert data["notifications"], data["notifications"]
+    own_phone = person["phone"].replace(" ", "")[-8:]
+    assert all(m["destination"].endswith(own_phone) for m in data["notifications"]), data["notifications"]
+    assert "security_notice" in {m["template"] for m in data["notifications"]}
 
     # Nothing of anyone else: not the other residents, not the staff who verified them.
     text = json.dumps(data)

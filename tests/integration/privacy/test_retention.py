@@ -1,5 +1,6 @@
 """Retention with a simulated clock: visitor data of a booking that ended 25 months ago is scrubbed,
-23 months ago kept; the access events' plates likewise; a second run changes nothing."""
+23 months ago kept; the access events' plates and the notifications' destinations likewise; a
+second run changes nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def test_visitor_data_is_scrubbed_24_months_after_the_booking_ended_and_not_before(isolated_stack, api_log):
     from app.extensions import db
-    from app.models import AccessEvent, Booking
+    from app.models import AccessEvent, Booking, Notification
     from app.services import retention
 
     stack = isolated_stack
@@ -43,6 +44,21 @@ def test_visitor_data_is_scrubbed_24_months_after_the_booking_ended_and_not_befo
                     occurred_at=booking.block_end,
                 )
             )
+            # The message that confirmed it, written when the booking ended (a simulated age).
+            db.session.add(
+                Notification(
+                    user_id=uuid.UUID(person["id"]),
+                    booking_id=booking.id,
+                    recipient="visitor",
+                    template="booking_confirmed",
+                    destination="+56911112222",
+                    destination_bidx=b"retention-" + booking.id.bytes,
+                    variables={"visitor": "Visita"},
+                    timezone="America/Santiago",
+                    status="delivered",
+                    created_at=booking.block_end,
+                )
+            )
         db.session.commit()
         old_end = db.session.get(Booking, uuid.UUID(old)).block_end
         newer_end = db.session.get(Booking, uuid.UUID(newer)).block_end
@@ -51,6 +67,15 @@ def test_visitor_data_is_scrubbed_24_months_after_the_booking_ended_and_not_befo
     assert timedelta(days=22 * 31) < clock - newer_end < timedelta(days=24 * 30)  # about 23 months
 
     with stack.context():
+        # By that clock every message of this run is past 24 months too, except the one dated
+        # with the newer booking's end.
+        cutoff = retention.months_before(clock, 24)
+        due = (
+            db.session.query(Notification)
+            .filter(Notification.created_at < cutoff, Notification.destination.is_not(None))
+            .count()
+        )
+        db.session.rollback()
         with unit_of_work():
             first = retention.scrub_personal_data(now=clock, batch=1)
         with unit_of_work():
@@ -64,12 +89,18 @@ def test_visitor_data_is_scrubbed_24_months_after_the_booking_ended_and_not_befo
             str(e.booking_id): e.observed_plate
             for e in db.session.query(AccessEvent).filter(AccessEvent.booking_id.in_(ids))
         }
+        messages = {
+            str(n.booking_id): (n.destination, n.destination_bidx is None, n.variables, n.status)
+            for n in db.session.query(Notification).filter(Notification.booking_id.in_(ids))
+        }
         db.session.rollback()
+    assert messages[old] == (None, True, None, "delivered")  # the log of what was sent stays
+    assert messages[newer] == ("+56911112222", False, {"visitor": "Visita"}, "delivered")
     assert rows[old] == ("Anonymous", None, None, 5000, "confirmed")  # amounts and status stay
     assert rows[newer][:2] == ("Visita", "NEWP22")
     assert plates == {old: None, newer: "NEWP22"}
-    assert first["bookings"] == 1 and first["access_events"] == 1
-    assert second == {"bookings": 0, "access_events": 0, "exports": 0}
+    assert first["bookings"] == 1 and first["access_events"] == 1 and first["notifications"] == due >= 1
+    assert second == {"bookings": 0, "access_events": 0, "notifications": 0, "exports": 0}
     logged = [json.loads(line) for line in api_log.read_text().splitlines() if "past retention" in line]
     assert {"bookings": 0, "access_events": 0}.items() <= logged[-1].items()
     assert logged[-2]["bookings"] == 1 and logged[-2]["retention_months"] == 24

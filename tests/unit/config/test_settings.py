@@ -21,6 +21,7 @@ from config.settings import (
     Settings,
     parse_keyring_spec,
 )
+from tests.support.fake_twilio import production_twilio_env
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -40,7 +41,11 @@ def b64(raw: bytes) -> str:
 
 
 def production_env(**overrides: str | None) -> dict[str, str]:
-    """A correct production environment; ``None`` removes a variable."""
+    """A correct production environment; ``None`` removes a variable.
+
+    With another ``APP_ENV`` it is those keys in that profile, without Twilio (recording only).
+    """
+    twilio = production_twilio_env() if overrides.get("APP_ENV", "production") == "production" else {}
     env = {
         "APP_ENV": "production",
         "SECRET_KEY": PROD_SECRET_KEY,
@@ -48,6 +53,7 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         "BLIND_INDEX_KEY": PROD_BLIND_INDEX_KEY,
         "DATABASE_URL": PROD_DATABASE_URL,
         "REDIS_URL": PROD_REDIS_URL,
+        **twilio,
     }
     for name, value in overrides.items():
         if value is None:
@@ -405,6 +411,37 @@ def test_twilio_settings_default_to_recording_mode_and_the_real_api_host():
     assert settings.twilio_api_base == "https://api.twilio.com"
     assert settings.public_base_url == ""
     assert settings.twilio_content_sids == {}
+
+
+@pytest.mark.parametrize("name", ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM", "PUBLIC_BASE_URL"])
+def test_production_refuses_to_start_without_twilio_in_one_clear_line(name):
+    message = refusal(production_env(**{name: None}))
+    assert (
+        message == f"Estacionate refuses to start: production sends WhatsApp through Twilio, so {name} must be set too"
+    )
+    assert "\n" not in message
+
+
+def test_production_names_every_missing_twilio_setting_in_one_sentence():
+    env = production_env(
+        TWILIO_ACCOUNT_SID=None, TWILIO_AUTH_TOKEN=None, TWILIO_WHATSAPP_FROM=None, PUBLIC_BASE_URL=None
+    )
+    assert refusal(env) == (
+        "Estacionate refuses to start: production sends WhatsApp through Twilio, so TWILIO_ACCOUNT_SID, "
+        "TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM, PUBLIC_BASE_URL must be set too"
+    )
+
+
+@pytest.mark.parametrize("profile", ["development", "test"])
+def test_an_account_sid_without_the_rest_is_refused_in_every_profile(profile):
+    message = refusal(production_env(APP_ENV=profile, TWILIO_ACCOUNT_SID="AC" + "a" * 32))
+    assert "TWILIO_ACCOUNT_SID is set, so TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM, PUBLIC_BASE_URL must be set too" in (
+        message
+    )
+
+
+def test_without_an_account_sid_development_and_test_start_and_only_record():
+    assert Settings.from_env(production_env(APP_ENV="development")).twilio_account_sid == ""
 
 
 def test_twilio_settings_are_read_from_the_environment():

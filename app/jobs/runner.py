@@ -1,7 +1,9 @@
 """Running a job exactly once in effect, on top of at-least-once delivery.
 
 1. Claim: compare-and-swap ``queued -> running`` (or take over a ``running`` job whose lease
-   expired), attempt + 1, version + 1, committed at once so the relay can see the lease. The
+   expired), attempt + 1, version + 1, committed at once so the relay can see the lease: one
+   ``UPDATE ... RETURNING`` that is its own transaction (``single_statement``, no BEGIN/COMMIT
+   round trips). The
    claim returns the payload's ciphertext; it is decrypted afterwards, in Python, so a payload no
    key of the ring opens is a failed attempt like any other instead of a claim that never commits.
 2. Work: the handler runs inside a fresh transaction, the job's unit of work
@@ -52,7 +54,7 @@ from app.models import Job, JobStatus, WebhookDelivery
 from app.observability import trace
 from app.problems import Problem
 from app.runtime import current_settings
-from app.unit_of_work import UnitOfWork, bound, current_unit_of_work
+from app.unit_of_work import UnitOfWork, bound, current_unit_of_work, single_statement
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +194,7 @@ def _run_from(row: Any) -> JobRun:
 
 
 def _claim_row(job_id: str | uuid.UUID, resume_attempt: int | None) -> Any:
-    """The claim's UPDATE ... RETURNING, not yet committed (the caller commits)."""
+    """The claim's UPDATE ... RETURNING, committed by itself (one round trip, no BEGIN/COMMIT)."""
     now = func.now()
     c = JOBS.c
     claimable = [c.status == JobStatus.QUEUED, and_(c.status == JobStatus.RUNNING, c.lease_expires_at <= now)]
@@ -202,7 +204,7 @@ def _claim_row(job_id: str | uuid.UUID, resume_attempt: int | None) -> Any:
         ours = and_(c.status == JobStatus.RUNNING, c.attempts == resume_attempt)
         claimable.append(ours)
         attempts = case((ours, c.attempts), else_=c.attempts + 1)
-    return db.session.execute(
+    rows = single_statement(
         update(JOBS)
         .where(c.id == uuid.UUID(str(job_id)), or_(*claimable))
         .values(
@@ -216,13 +218,13 @@ def _claim_row(job_id: str | uuid.UUID, resume_attempt: int | None) -> Any:
             updated_at=now,
         )
         .returning(*_CLAIMED)
-    ).one_or_none()
+    )
+    return rows[0] if rows else None
 
 
 def claim(job_id: str | uuid.UUID, type_name: str, *, resume_attempt: int | None = None) -> JobRun | None:
     """Claim a job (committed); None if it is finished or another worker's lease holds it."""
     row = _claim_row(job_id, resume_attempt)
-    db.session.commit()
     return None if row is None else _run_from(row)
 
 
@@ -239,16 +241,14 @@ def execute(
     ``attempt`` and ``outage_since`` come only from a message this function re-published while
     the database was unreachable (see the module docstring).
     """
-    known_attempt = attempt
     try:
         row = _claim_row(job_id, attempt)
-        if row is not None:
-            known_attempt = row.attempts  # what the claim is, if its commit turns out to have happened
-        db.session.commit()
     except Exception as exc:
         if not is_connection_failure(exc):
             raise
-        _after_outage(job_id, type_name, known_attempt, outage_since)
+        # If the claim committed but its answer was lost with the connection, the retry cannot
+        # take it back by attempt number: the lease (JOB_LEASE_SECONDS) recovers it then.
+        _after_outage(job_id, type_name, attempt, outage_since)
         return
     if row is None:
         log.info("job not claimable (finished or running elsewhere)", extra={"job_id": str(job_id)})

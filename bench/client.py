@@ -190,6 +190,8 @@ class Api:
         self._lock = threading.Lock()
         #: Answers 429/503 that were retried after their Retry-After (nothing had been done).
         self.retried = 0
+        #: ``GET ...?wait=`` requests sent by ``await_job`` (a capped long-poll answers at once: more polls).
+        self.polls = 0
 
     def session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -262,6 +264,8 @@ class Api:
         deadline = time.monotonic() + timeout
         while True:
             wait = max(1, min(30, math.ceil(deadline - time.monotonic())))
+            with self._lock:
+                self.polls += 1
             document = self.request(
                 "GET", f"{status_url}?wait={wait}", expect=200, timeout=wait + 15, headers=self._headers(None, token)
             ).json()

@@ -35,6 +35,7 @@ Failures:
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -44,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import LargeBinary, and_, case, func, insert, or_, type_coerce, update
+from sqlalchemy import Integer, Interval, LargeBinary, and_, bindparam, case, func, insert, or_, type_coerce, update
 
 from app.extensions import db
 from app.jobs import heartbeat, report
@@ -132,15 +133,13 @@ class JobRun:
         expect: tuple[JobStatus, ...] = (JobStatus.RUNNING,),
     ) -> None:
         """Write the terminal state (and the callback's outbox row) in the current transaction."""
-        # clock_timestamp(), not now(): now() is when the transaction began, before the work ran.
-        self._swap(
-            expect=expect,
-            status=status,
-            result=result,
-            error=error,
-            finished_at=func.clock_timestamp(),
-            lease_expires_at=None,
-        )
+        matched = db.session.execute(
+            _finish_statement(expect),
+            {"job_id": self.id, "version": self.version, "status": status, "result": result, "error": error},
+        ).rowcount
+        if matched != 1:
+            raise LeaseLost(str(self.id))
+        self.version += 1
         if self.callback_url and self.owner_user_id is not None:
             self.delivery_id = uuid.uuid4()
             db.session.execute(
@@ -157,6 +156,31 @@ class JobRun:
 
 
 Handler = Callable[[JobRun], dict[str, Any] | None]
+
+
+@functools.cache
+def _finish_statement(expect: tuple[JobStatus, ...]) -> Any:
+    """The terminal compare-and-swap, built once per ``expect`` (it runs for every job)."""
+    c = JOBS.c
+    return (
+        update(JOBS)
+        .where(
+            c.id == bindparam("job_id", type_=c.id.type),
+            c.version == bindparam("version", type_=Integer),
+            c.status.in_(expect),
+        )
+        .values(
+            version=c.version + 1,
+            updated_at=func.now(),
+            status=bindparam("status", type_=c.status.type),
+            result=bindparam("result", type_=c.result.type),
+            error=bindparam("error", type_=c.error.type),
+            # clock_timestamp(), not now(): now() is when the transaction began, before the work ran.
+            finished_at=func.clock_timestamp(),
+            lease_expires_at=None,
+        )
+    )
+
 
 #: Core tables: the runner's statements run twice per job, so they skip the ORM's machinery.
 JOBS = Job.__table__
@@ -193,32 +217,45 @@ def _run_from(row: Any) -> JobRun:
     )
 
 
-def _claim_row(job_id: str | uuid.UUID, resume_attempt: int | None) -> Any:
-    """The claim's UPDATE ... RETURNING, committed by itself (one round trip, no BEGIN/COMMIT)."""
+def _claim_statement(resume: bool) -> Any:
+    """The claim's ``UPDATE ... RETURNING`` (parameters ``job_id``, ``lease``, ``attempt``)."""
     now = func.now()
     c = JOBS.c
     claimable = [c.status == JobStatus.QUEUED, and_(c.status == JobStatus.RUNNING, c.lease_expires_at <= now)]
-    attempts = c.attempts + 1
-    if resume_attempt is not None:
+    attempts: Any = c.attempts + 1
+    if resume:
         # Our own running job, whose transaction died with its connection: take it back as is.
-        ours = and_(c.status == JobStatus.RUNNING, c.attempts == resume_attempt)
+        ours = and_(c.status == JobStatus.RUNNING, c.attempts == bindparam("attempt", type_=Integer))
         claimable.append(ours)
         attempts = case((ours, c.attempts), else_=c.attempts + 1)
-    rows = single_statement(
+    lease = bindparam("lease", type_=Interval)
+    return (
         update(JOBS)
-        .where(c.id == uuid.UUID(str(job_id)), or_(*claimable))
+        .where(c.id == bindparam("job_id", type_=c.id.type), or_(*claimable))
         .values(
             status=JobStatus.RUNNING,
             attempts=attempts,
             dispatches=0,
             version=c.version + 1,
             started_at=func.coalesce(c.started_at, func.clock_timestamp()),
-            lease_expires_at=now + _lease(),
-            dispatch_after=now + _lease(),
+            lease_expires_at=now + lease,
+            dispatch_after=now + lease,
             updated_at=now,
         )
         .returning(*_CLAIMED)
     )
+
+
+#: Built once (the claim runs for every job): no statement construction or cache key per claim.
+_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+
+
+def _claim_row(job_id: str | uuid.UUID, resume_attempt: int | None) -> Any:
+    """The claim's UPDATE ... RETURNING, committed by itself (one round trip, no BEGIN/COMMIT)."""
+    parameters: dict[str, Any] = {"job_id": uuid.UUID(str(job_id)), "lease": _lease()}
+    if resume_attempt is not None:
+        parameters["attempt"] = resume_attempt
+    rows = single_statement(_CLAIM[resume_attempt is not None], parameters)
     return rows[0] if rows else None
 
 

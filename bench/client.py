@@ -266,13 +266,18 @@ class Api:
             wait = max(1, min(30, math.ceil(deadline - time.monotonic())))
             with self._lock:
                 self.polls += 1
-            document = self.request(
+            response = self.request(
                 "GET", f"{status_url}?wait={wait}", expect=200, timeout=wait + 15, headers=self._headers(None, token)
-            ).json()
+            )
+            document = response.json()
             if document["status"] in TERMINAL:
                 return document
             if time.monotonic() >= deadline:
                 raise OperationError(f"job {document['id']} still {document['status']} after {timeout:.0f}s")
+            # A long-poll over a cap answered at once: poll again when the server says (as a real client would).
+            retry_after = response.headers.get("Retry-After")
+            if retry_after:
+                time.sleep(min(float(retry_after), max(0.0, deadline - time.monotonic())))
 
     def submit_and_await(
         self,

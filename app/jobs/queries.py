@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from flask import current_app
 from kombu.transport.redis import PRIORITY_STEPS
@@ -33,13 +34,32 @@ def visible_job(principal: Principal, job_id: uuid.UUID) -> Job:
     return job  # type: ignore[return-value]  # require raised if it is None
 
 
+#: ``Retry-After`` (seconds) of a long-poll answered at once because a cap was reached: without
+#: it a client polling again at once spins (each spin a whole authenticated request) until a slot
+#: frees or the job ends.
+CAPPED_RETRY_AFTER_SECONDS = 1
+
+
+@dataclass(frozen=True)
+class Waited:
+    """What a long-poll found: the job, and whether it answered at once because a cap was reached."""
+
+    job: Job
+    capped: bool = False
+
+
 def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -> Job:
     """The job, once terminal or after ``wait_seconds``; woken by ``job.finished`` events.
 
     Waiting holds a long-poll slot (app/jobs/longpoll.py); with none free, the job as it is now.
     """
+    return long_poll(principal, job_id, wait_seconds).job
+
+
+def long_poll(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -> Waited:
+    """``wait_for_job``, also saying whether a cap answered it at once (the view adds ``Retry-After``)."""
     if wait_seconds <= 0:
-        return visible_job(principal, job_id)
+        return Waited(visible_job(principal, job_id))
     deadline = time.monotonic() + wait_seconds
     # Listen before the first read, so a job finishing in between still wakes us.
     subscription = current_bus().subscribe(channel(job_id))
@@ -49,12 +69,12 @@ def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -
             job = visible_job(principal, job_id)
             remaining = deadline - time.monotonic()
             if JobStatus(job.status).is_terminal or remaining <= 0:
-                return job
+                return Waited(job)
             current_unit_of_work().checkpoint()  # a read so far: never sit idle in a transaction while waiting
             if slot is None:
                 slot = current_longpolls().take(principal.user_id, remaining)
                 if slot is None:  # over a cap: answer now, like ?wait=0
-                    return job
+                    return Waited(job, capped=True)
             subscription.wait(min(remaining, RECHECK_SECONDS))
     finally:
         subscription.close()

@@ -6,11 +6,12 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from kombu.transport.redis import PRIORITY_STEPS
 from kombu.transport.redis import Channel as RedisChannel
-from sqlalchemy import func, select
+from sqlalchemy import Uuid, bindparam, func, select
 
 from app.events import current_bus
 from app.extensions import db
@@ -27,11 +28,39 @@ from app.unit_of_work import current_unit_of_work
 RECHECK_SECONDS = 5.0
 
 
-def visible_job(principal: Principal, job_id: uuid.UUID) -> Job:
-    """A job its submitter (or a platform admin) may see; 404 for anyone else, like no such job."""
-    job = db.session.get(Job, job_id, populate_existing=True)
+_JOBS = Job.__table__
+#: What a job document and the permission decision read (never the payload or the callback URL),
+#: by one statement built once: every poll, and every wake-up of a long-poll, runs it.
+_VISIBLE = select(
+    *(
+        _JOBS.c[name]
+        for name in (
+            "id",
+            "type",
+            "owner_user_id",
+            "status",
+            "progress_done",
+            "progress_total",
+            "result",
+            "error",
+            "attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
+        )
+    )
+).where(_JOBS.c.id == bindparam("job_id", type_=Uuid))
+
+
+def visible_job(principal: Principal, job_id: uuid.UUID) -> Any:
+    """A job its submitter (or a platform admin) may see; 404 for anyone else, like no such job.
+
+    A row with the job's columns as they are now (not an ORM object: nothing to refresh in the
+    identity map on each read of a long-poll).
+    """
+    job = db.session.execute(_VISIBLE, {"job_id": job_id}).one_or_none()
     rbac.require(principal, Capability.READ_JOB, rbac.of_job(job))
-    return job  # type: ignore[return-value]  # require raised if it is None
+    return job
 
 
 #: ``Retry-After`` (seconds) of a long-poll answered at once because a cap was reached: without
@@ -44,11 +73,11 @@ CAPPED_RETRY_AFTER_SECONDS = 1
 class Waited:
     """What a long-poll found: the job, and whether it answered at once because a cap was reached."""
 
-    job: Job
+    job: Any  # a row of ``visible_job``
     capped: bool = False
 
 
-def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -> Job:
+def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -> Any:
     """The job, once terminal or after ``wait_seconds``; woken by ``job.finished`` events.
 
     Waiting holds a long-poll slot (app/jobs/longpoll.py); with none free, the job as it is now.

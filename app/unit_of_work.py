@@ -29,11 +29,17 @@ inner commit would break the outer one's "all or nothing". ``checkpoint()`` is t
 deliberate exception to "one transaction per use case": batch loops (the relay's, retention's)
 and a long poll that must not sit idle in a transaction while it waits end the transaction so
 far and go on in a fresh one.
+
+``single_statement(stmt)`` is the one way to write *outside* a unit of work: one statement that is
+a transaction by itself (PostgreSQL autocommit), for the runner's claim and the events' hand-over.
+A single statement is atomic on its own, so this is the same guarantee as ``BEGIN; stmt; COMMIT``
+in one round trip instead of three.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
@@ -41,6 +47,7 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask import Response, current_app
+from sqlalchemy import Engine, create_engine
 
 from app.extensions import db
 from app.problems import Problem
@@ -215,3 +222,41 @@ def stored(row: R) -> R:
     session.flush()
     session.refresh(row)
     return row
+
+
+def single_statement(statement: Any, parameters: Any = None) -> list[Any]:
+    """Run one statement as a transaction of its own (autocommit) and return its rows, fetched.
+
+    Atomic like ``BEGIN; statement; COMMIT`` (PostgreSQL commits a lone statement itself), in one
+    round trip instead of three, and with no session bookkeeping: the hot path's writes that must
+    be durable at once and alone (a job's claim, marking events handed over). It runs on a
+    connection of its own and commits at once, outside any open unit of work's all-or-nothing:
+    so never for a use case's own changes (those go in its unit of work).
+    """
+    with autocommit_engine().connect() as connection:
+        result = connection.execute(statement, parameters)
+        return list(result) if result.returns_rows else []
+
+
+_AUTOCOMMIT_ENGINE = "estacionate.autocommit_engine"
+_AUTOCOMMIT_POOL = {"pool_size": 2, "max_overflow": 8}
+_engine_lock = threading.Lock()
+
+
+def autocommit_engine() -> Engine:
+    """The app's engine in autocommit, on a small pool of its own, created on first use.
+
+    A pool of its own because switching a pooled connection to autocommit and back costs a
+    ``SET default_transaction_isolation`` round trip on every return: that would eat the saving.
+    Created lazily, so a forking server (Celery prefork, gunicorn) creates it in each child.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    engine = app.extensions.get(_AUTOCOMMIT_ENGINE)
+    if engine is None:
+        with _engine_lock:
+            engine = app.extensions.get(_AUTOCOMMIT_ENGINE)
+            if engine is None:
+                options = {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}), **_AUTOCOMMIT_POOL}
+                engine = create_engine(db.engine.url, isolation_level="AUTOCOMMIT", **options)
+                app.extensions[_AUTOCOMMIT_ENGINE] = engine
+    return engine

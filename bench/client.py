@@ -190,6 +190,8 @@ class Api:
         self._lock = threading.Lock()
         #: Answers 429/503 that were retried after their Retry-After (nothing had been done).
         self.retried = 0
+        #: ``GET ...?wait=`` requests sent by ``await_job`` (a capped long-poll answers at once: more polls).
+        self.polls = 0
 
     def session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -262,13 +264,20 @@ class Api:
         deadline = time.monotonic() + timeout
         while True:
             wait = max(1, min(30, math.ceil(deadline - time.monotonic())))
-            document = self.request(
+            with self._lock:
+                self.polls += 1
+            response = self.request(
                 "GET", f"{status_url}?wait={wait}", expect=200, timeout=wait + 15, headers=self._headers(None, token)
-            ).json()
+            )
+            document = response.json()
             if document["status"] in TERMINAL:
                 return document
             if time.monotonic() >= deadline:
                 raise OperationError(f"job {document['id']} still {document['status']} after {timeout:.0f}s")
+            # A long-poll over a cap answered at once: poll again when the server says (as a real client would).
+            retry_after = response.headers.get("Retry-After")
+            if retry_after:
+                time.sleep(min(float(retry_after), max(0.0, deadline - time.monotonic())))
 
     def submit_and_await(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from flask_openapi3 import Tag
 from pydantic import BaseModel, Field
@@ -12,8 +12,8 @@ from app.api.context import BEARER_SECURITY, current_principal, login_required
 from app.api.openapi import APIBlueprint
 from app.api.schemas import CURSOR_PATTERN
 from app.jobs import list_jobs as jobs_of
-from app.jobs import wait_for_job
 from app.jobs.documents import JobDocument, JobPage, job_model
+from app.jobs.queries import CAPPED_RETRY_AFTER_SECONDS, long_poll
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/v1/jobs", abp_tags=[Tag(name="jobs")], abp_security=BEARER_SECURITY)
 
@@ -39,11 +39,16 @@ class JobListQuery(BaseModel):
 
 @bp.get("/<job_id>", responses={200: JobDocument})
 @login_required
-def get_job(path: JobPath, query: JobQuery) -> dict[str, object]:
-    """A job you submitted; ``?wait=N`` answers as soon as it is terminal (or after N seconds)."""
-    return job_model(wait_for_job(current_principal(), path.job_id, query.wait)).model_dump(
-        mode="json", exclude_unset=True
-    )
+def get_job(path: JobPath, query: JobQuery) -> Any:
+    """A job you submitted; ``?wait=N`` answers as soon as it is terminal (or after N seconds).
+
+    A long-poll over a cap answers at once with ``Retry-After``: when to poll again.
+    """
+    waited = long_poll(current_principal(), path.job_id, query.wait)
+    document = job_model(waited.job).model_dump(mode="json", exclude_unset=True)
+    if waited.capped:
+        return document, 200, {"Retry-After": str(CAPPED_RETRY_AFTER_SECONDS)}
+    return document
 
 
 @bp.get("", responses={200: JobPage})

@@ -16,8 +16,8 @@ first (``ON CONFLICT DO NOTHING``): a duplicate delivery finds it and is a no-op
 waits on the first's row lock and then finds it. The effect and the receipt commit together, so
 delivery is at-least-once and the effect exactly-once.
 
-Hand-over follows the jobs relay: the events are marked ``published_at`` in a unit of work, the
-messages go out after its commit, and a refused publish un-marks them, so the relay
+Hand-over follows the jobs relay: the events are marked ``published_at`` (one ``UPDATE ...
+RETURNING`` that commits by itself), the messages go out after that, and a refused publish un-marks them, so the relay
 (``app/events/relay.py``) hands them over again. Live listeners get each event document over the
 process's wake-up bus (``app/events/bus.py``, Redis pub/sub, channel ``event:<organization id>``),
 the same one the job long-polls ride on.
@@ -33,15 +33,16 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.events.bus import EventBus, Subscription
 from app.events.subscribers import REGISTRY, Handler, Registry, Subscriber
 from app.extensions import db
 from app.models import Event, EventReceipt
+from app.models.event import event_document
 from app.observability import metrics
-from app.unit_of_work import in_unit_of_work, unit_of_work
+from app.unit_of_work import in_unit_of_work, single_statement, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,19 @@ class DomainEventBus(Protocol):
     def subscribe(self, name: str, types: Iterable[str], handler: Handler) -> Subscriber: ...
 
     def listen(self, organization_id: uuid.UUID | None) -> Subscription: ...
+
+
+_EVENTS = Event.__table__
+_CLAIMABLE = (
+    select(_EVENTS.c.id)
+    .where(_EVENTS.c.id.in_(bindparam("ids", expanding=True)), _EVENTS.c.published_at.is_(None))
+    .with_for_update(skip_locked=True)
+    .cte("claimable")
+)
+#: Mark the given unpublished events handed over and return them: one statement, its own transaction.
+_MARK_PUBLISHED = (
+    update(_EVENTS).where(_EVENTS.c.id == _CLAIMABLE.c.id).values(published_at=func.now()).returning(*_EVENTS.c)
+)
 
 
 def live_channel(organization_id: uuid.UUID | str | None) -> str:
@@ -85,25 +99,13 @@ class _Base:
     def publish(self, event_ids: Sequence[uuid.UUID]) -> int:
         if not event_ids:
             return 0
-        with unit_of_work() as uow:
-            events = list(
-                db.session.execute(
-                    select(Event)
-                    .where(Event.id.in_(list(event_ids)), Event.published_at.is_(None))
-                    .order_by(Event.seq)
-                    .with_for_update(skip_locked=True)
-                ).scalars()
-            )
-            if not events:
-                return 0
-            db.session.execute(
-                update(Event)
-                .where(Event.id.in_([e.id for e in events]))
-                .values(published_at=datetime.now(UTC))
-                .execution_options(synchronize_session=False)
-            )
-            documents = [(e.id, e.type, e.organization_id, e.document()) for e in events]
-            uow.after_commit(lambda: self._after_marked(documents))
+        # Marking is one statement that commits by itself: the events it returns are this call's
+        # to hand over (locked rows another hand-over holds are skipped, as are published ones).
+        rows = sorted(single_statement(_MARK_PUBLISHED, {"ids": list(event_ids)}), key=lambda row: row.seq)
+        if not rows:
+            return 0
+        documents = [(row.id, row.type, row.organization_id, event_document(row)) for row in rows]
+        self._after_marked(documents)
         return len(documents)
 
     def _after_marked(self, documents: list[tuple[uuid.UUID, str, uuid.UUID | None, dict[str, Any]]]) -> None:

@@ -22,6 +22,7 @@ restarted if the process was forked since.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -57,13 +58,22 @@ class Heartbeat:
         self._watched: _Watched | None = None
         self._thread: threading.Thread | None = None
         self._pid = 0
+        #: When the thread's current wait ends by itself (``inf``: it waits for a job; 0: not waiting).
+        self._wakes_at = 0.0
 
     def watch(self, job_id: uuid.UUID, attempt: int, engine: Engine, lease_seconds: float) -> None:
-        """Keep this job's lease alive until ``release``; called right after a successful claim."""
+        """Keep this job's lease alive until ``release``; called right after a successful claim.
+
+        The thread is woken only if its wait would end after this job's first renewal is due (it
+        waits for a job, or for a longer lease): otherwise it wakes on time and finds this job.
+        Waking it for every job cost a thread switch per job.
+        """
+        now = time.monotonic()
         with self._cond:
             self._ensure_thread()
-            self._watched = _Watched(job_id, attempt, engine, lease_seconds, time.monotonic())
-            self._cond.notify()
+            self._watched = _Watched(job_id, attempt, engine, lease_seconds, now)
+            if now + lease_seconds / 3 < self._wakes_at:
+                self._cond.notify()
 
     def release(self, job_id: uuid.UUID) -> None:
         with self._cond:
@@ -74,6 +84,7 @@ class Heartbeat:
         if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
             return
         self._pid = os.getpid()
+        self._wakes_at = math.inf  # a new thread looks at ``_watched`` before it first waits
         self._thread = threading.Thread(target=self._loop, name="job-lease-heartbeat", daemon=True)
         self._thread.start()
 
@@ -82,12 +93,16 @@ class Heartbeat:
         with self._cond:
             watched = self._watched
             if watched is None:
+                self._wakes_at = math.inf
                 self._cond.wait()
+                self._wakes_at = 0.0
                 return None
             due = watched.renewed_at + watched.lease / 3
             now = time.monotonic()
             if now < due:
+                self._wakes_at = due
                 self._cond.wait(due - now)
+                self._wakes_at = 0.0
                 return None
             watched.renewed_at = now
             return watched

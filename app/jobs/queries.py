@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from kombu.transport.redis import PRIORITY_STEPS
 from kombu.transport.redis import Channel as RedisChannel
-from sqlalchemy import func, select
+from sqlalchemy import Uuid, bindparam, func, select
 
 from app.events import current_bus
 from app.extensions import db
@@ -26,20 +28,67 @@ from app.unit_of_work import current_unit_of_work
 RECHECK_SECONDS = 5.0
 
 
-def visible_job(principal: Principal, job_id: uuid.UUID) -> Job:
-    """A job its submitter (or a platform admin) may see; 404 for anyone else, like no such job."""
-    job = db.session.get(Job, job_id, populate_existing=True)
+_JOBS = Job.__table__
+#: What a job document and the permission decision read (never the payload or the callback URL),
+#: by one statement built once: every poll, and every wake-up of a long-poll, runs it.
+_VISIBLE = select(
+    *(
+        _JOBS.c[name]
+        for name in (
+            "id",
+            "type",
+            "owner_user_id",
+            "status",
+            "progress_done",
+            "progress_total",
+            "result",
+            "error",
+            "attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
+        )
+    )
+).where(_JOBS.c.id == bindparam("job_id", type_=Uuid))
+
+
+def visible_job(principal: Principal, job_id: uuid.UUID) -> Any:
+    """A job its submitter (or a platform admin) may see; 404 for anyone else, like no such job.
+
+    A row with the job's columns as they are now (not an ORM object: nothing to refresh in the
+    identity map on each read of a long-poll).
+    """
+    job = db.session.execute(_VISIBLE, {"job_id": job_id}).one_or_none()
     rbac.require(principal, Capability.READ_JOB, rbac.of_job(job))
-    return job  # type: ignore[return-value]  # require raised if it is None
+    return job
 
 
-def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -> Job:
+#: ``Retry-After`` (seconds) of a long-poll answered at once because a cap was reached: without
+#: it a client polling again at once spins (each spin a whole authenticated request) until a slot
+#: frees or the job ends.
+CAPPED_RETRY_AFTER_SECONDS = 1
+
+
+@dataclass(frozen=True)
+class Waited:
+    """What a long-poll found: the job, and whether it answered at once because a cap was reached."""
+
+    job: Any  # a row of ``visible_job``
+    capped: bool = False
+
+
+def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -> Any:
     """The job, once terminal or after ``wait_seconds``; woken by ``job.finished`` events.
 
     Waiting holds a long-poll slot (app/jobs/longpoll.py); with none free, the job as it is now.
     """
+    return long_poll(principal, job_id, wait_seconds).job
+
+
+def long_poll(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -> Waited:
+    """``wait_for_job``, also saying whether a cap answered it at once (the view adds ``Retry-After``)."""
     if wait_seconds <= 0:
-        return visible_job(principal, job_id)
+        return Waited(visible_job(principal, job_id))
     deadline = time.monotonic() + wait_seconds
     # Listen before the first read, so a job finishing in between still wakes us.
     subscription = current_bus().subscribe(channel(job_id))
@@ -49,12 +98,12 @@ def wait_for_job(principal: Principal, job_id: uuid.UUID, wait_seconds: float) -
             job = visible_job(principal, job_id)
             remaining = deadline - time.monotonic()
             if JobStatus(job.status).is_terminal or remaining <= 0:
-                return job
+                return Waited(job)
             current_unit_of_work().checkpoint()  # a read so far: never sit idle in a transaction while waiting
             if slot is None:
                 slot = current_longpolls().take(principal.user_id, remaining)
                 if slot is None:  # over a cap: answer now, like ?wait=0
-                    return job
+                    return Waited(job, capped=True)
             subscription.wait(min(remaining, RECHECK_SECONDS))
     finally:
         subscription.close()

@@ -1,7 +1,9 @@
 """Running a job exactly once in effect, on top of at-least-once delivery.
 
 1. Claim: compare-and-swap ``queued -> running`` (or take over a ``running`` job whose lease
-   expired), attempt + 1, version + 1, committed at once so the relay can see the lease. The
+   expired), attempt + 1, version + 1, committed at once so the relay can see the lease: one
+   ``UPDATE ... RETURNING`` that is its own transaction (``single_statement``, no BEGIN/COMMIT
+   round trips). The
    claim returns the payload's ciphertext; it is decrypted afterwards, in Python, so a payload no
    key of the ring opens is a failed attempt like any other instead of a claim that never commits.
 2. Work: the handler runs inside a fresh transaction, the job's unit of work
@@ -37,6 +39,7 @@ Failures:
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -46,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import LargeBinary, and_, case, func, insert, or_, type_coerce, update
+from sqlalchemy import Integer, Interval, LargeBinary, and_, bindparam, case, func, insert, or_, type_coerce, update
 
 from app.extensions import db
 from app.jobs import heartbeat, report
@@ -57,7 +60,7 @@ from app.models import Job, JobStatus, WebhookDelivery
 from app.observability import trace
 from app.problems import Problem
 from app.runtime import current_settings
-from app.unit_of_work import UnitOfWork, bound, current_unit_of_work
+from app.unit_of_work import UnitOfWork, bound, current_unit_of_work, single_statement
 
 log = logging.getLogger(__name__)
 
@@ -154,15 +157,13 @@ class JobRun:
         expect: tuple[JobStatus, ...] = (JobStatus.RUNNING,),
     ) -> None:
         """Write the terminal state (and the callback's outbox row) in the current transaction."""
-        # clock_timestamp(), not now(): now() is when the transaction began, before the work ran.
-        self._swap(
-            expect=expect,
-            status=status,
-            result=result,
-            error=error,
-            finished_at=func.clock_timestamp(),
-            lease_expires_at=None,
-        )
+        matched = db.session.execute(
+            _finish_statement(expect),
+            {"job_id": self.id, "version": self.version, "status": status, "result": result, "error": error},
+        ).rowcount
+        if matched != 1:
+            raise LeaseLost(str(self.id))
+        self.version += 1
         if self.callback_url and self.owner_user_id is not None:
             self.delivery_id = uuid.uuid4()
             db.session.execute(
@@ -179,6 +180,31 @@ class JobRun:
 
 
 Handler = Callable[[JobRun], dict[str, Any] | None]
+
+
+@functools.cache
+def _finish_statement(expect: tuple[JobStatus, ...]) -> Any:
+    """The terminal compare-and-swap, built once per ``expect`` (it runs for every job)."""
+    c = JOBS.c
+    return (
+        update(JOBS)
+        .where(
+            c.id == bindparam("job_id", type_=c.id.type),
+            c.version == bindparam("version", type_=Integer),
+            c.status.in_(expect),
+        )
+        .values(
+            version=c.version + 1,
+            updated_at=func.now(),
+            status=bindparam("status", type_=c.status.type),
+            result=bindparam("result", type_=c.result.type),
+            error=bindparam("error", type_=c.error.type),
+            # clock_timestamp(), not now(): now() is when the transaction began, before the work ran.
+            finished_at=func.clock_timestamp(),
+            lease_expires_at=None,
+        )
+    )
+
 
 #: Core tables: the runner's statements run twice per job, so they skip the ORM's machinery.
 JOBS = Job.__table__
@@ -217,38 +243,51 @@ def _run_from(row: Any) -> JobRun:
     )
 
 
-def _claim_row(job_id: str | uuid.UUID, resume_attempt: int | None) -> Any:
-    """The claim's UPDATE ... RETURNING, not yet committed (the caller commits)."""
+def _claim_statement(resume: bool) -> Any:
+    """The claim's ``UPDATE ... RETURNING`` (parameters ``job_id``, ``lease``, ``attempt``)."""
     now = func.now()
     c = JOBS.c
     claimable = [c.status == JobStatus.QUEUED, and_(c.status == JobStatus.RUNNING, c.lease_expires_at <= now)]
-    attempts = c.attempts + 1
-    if resume_attempt is not None:
+    attempts: Any = c.attempts + 1
+    if resume:
         # Our own running job, whose transaction died with its connection: take it back as is.
-        ours = and_(c.status == JobStatus.RUNNING, c.attempts == resume_attempt)
+        ours = and_(c.status == JobStatus.RUNNING, c.attempts == bindparam("attempt", type_=Integer))
         claimable.append(ours)
         attempts = case((ours, c.attempts), else_=c.attempts + 1)
-    return db.session.execute(
+    lease = bindparam("lease", type_=Interval)
+    return (
         update(JOBS)
-        .where(c.id == uuid.UUID(str(job_id)), or_(*claimable))
+        .where(c.id == bindparam("job_id", type_=c.id.type), or_(*claimable))
         .values(
             status=JobStatus.RUNNING,
             attempts=attempts,
             dispatches=0,
             version=c.version + 1,
             started_at=func.coalesce(c.started_at, func.clock_timestamp()),
-            lease_expires_at=now + _lease(),
-            dispatch_after=now + _lease(),
+            lease_expires_at=now + lease,
+            dispatch_after=now + lease,
             updated_at=now,
         )
         .returning(*_CLAIMED)
-    ).one_or_none()
+    )
+
+
+#: Built once (the claim runs for every job): no statement construction or cache key per claim.
+_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+
+
+def _claim_row(job_id: str | uuid.UUID, resume_attempt: int | None) -> Any:
+    """The claim's UPDATE ... RETURNING, committed by itself (one round trip, no BEGIN/COMMIT)."""
+    parameters: dict[str, Any] = {"job_id": uuid.UUID(str(job_id)), "lease": _lease()}
+    if resume_attempt is not None:
+        parameters["attempt"] = resume_attempt
+    rows = single_statement(_CLAIM[resume_attempt is not None], parameters)
+    return rows[0] if rows else None
 
 
 def claim(job_id: str | uuid.UUID, type_name: str, *, resume_attempt: int | None = None) -> JobRun | None:
     """Claim a job (committed); None if it is finished or another worker's lease holds it."""
     row = _claim_row(job_id, resume_attempt)
-    db.session.commit()
     return None if row is None else _run_from(row)
 
 
@@ -265,16 +304,14 @@ def execute(
     ``attempt`` and ``outage_since`` come only from a message this function re-published while
     the database was unreachable (see the module docstring).
     """
-    known_attempt = attempt
     try:
         row = _claim_row(job_id, attempt)
-        if row is not None:
-            known_attempt = row.attempts  # what the claim is, if its commit turns out to have happened
-        db.session.commit()
     except Exception as exc:
         if not is_connection_failure(exc):
             raise
-        _after_outage(job_id, type_name, known_attempt, outage_since)
+        # If the claim committed but its answer was lost with the connection, the retry cannot
+        # take it back by attempt number: the lease (JOB_LEASE_SECONDS) recovers it then.
+        _after_outage(job_id, type_name, attempt, outage_since)
         return
     if row is None:
         log.info("job not claimable (finished or running elsewhere)", extra={"job_id": str(job_id)})

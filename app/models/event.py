@@ -45,14 +45,19 @@ class Event(Base):
 
     def document(self) -> dict[str, Any]:
         """The event document of API.md (what webhooks POST and the catch-up API lists)."""
-        return {
-            "id": str(self.id),
-            "type": self.type,
-            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z") if self.occurred_at else None,
-            "organization_id": str(self.organization_id) if self.organization_id else None,
-            "building_id": str(self.building_id) if self.building_id else None,
-            "data": self.data,
-        }
+        return event_document(self)
+
+
+def event_document(event: Any) -> dict[str, Any]:
+    """The event document of an ``Event`` or of a row with its columns (a ``RETURNING``, say)."""
+    return {
+        "id": str(event.id),
+        "type": event.type,
+        "occurred_at": event.occurred_at.isoformat().replace("+00:00", "Z") if event.occurred_at else None,
+        "organization_id": str(event.organization_id) if event.organization_id else None,
+        "building_id": str(event.building_id) if event.building_id else None,
+        "data": event.data,
+    }
 
 
 class EventReceipt(Base):

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import Uuid, and_, bindparam, or_, select, tuple_
 
 from app.domain import normalize
 from app.domain.bookings import InvalidPlate
@@ -129,11 +129,16 @@ def list_entries(
     return rows, next_cursor
 
 
-def applies_to(building: Building) -> object:
+def applies_to(building: Building) -> Any:
+    return _applies(building.organization_id, building.id)
+
+
+def _applies(organization_id: Any, building_id: Any) -> Any:
+    """Entries global, of that organization or of that building (values or bound parameters)."""
     return or_(
         BlocklistEntry.scope == "global",
-        and_(BlocklistEntry.scope == "organization", BlocklistEntry.organization_id == building.organization_id),
-        and_(BlocklistEntry.scope == "building", BlocklistEntry.building_id == building.id),
+        and_(BlocklistEntry.scope == "organization", BlocklistEntry.organization_id == organization_id),
+        and_(BlocklistEntry.scope == "building", BlocklistEntry.building_id == building_id),
     )
 
 
@@ -146,14 +151,23 @@ def remove(principal: Principal, entry_id: uuid.UUID, actor: audit.Actor) -> Non
     audit.record("blocklist.removed", actor, entity_type="blocklist_entry", entity_id=entry.id)  # type: ignore[union-attr]
 
 
-def match_exists(building: Building, checks: list[tuple[str, bytes]]) -> Any:
-    """SQL EXISTS: a (type, blind index) pair banned globally, in the building's organization or in it."""
-    return (
-        select(BlocklistEntry.id)
-        .where(
-            BlocklistEntry.is_active,
-            tuple_(BlocklistEntry.type, BlocklistEntry.value_bidx).in_(checks),
-            applies_to(building),
-        )
-        .exists()
+#: SQL EXISTS: a (type, blind index) pair banned globally, in the building's organization or in
+#: it. Built once (every booking asks it); its parameters are ``match_parameters``.
+MATCH_EXISTS = (
+    select(BlocklistEntry.id)
+    .where(
+        BlocklistEntry.is_active,
+        tuple_(BlocklistEntry.type, BlocklistEntry.value_bidx).in_(bindparam("blocklist_checks", expanding=True)),
+        _applies(bindparam("blocklist_organization_id", type_=Uuid), bindparam("blocklist_building_id", type_=Uuid)),
     )
+    .exists()
+)
+
+
+def match_parameters(building: Building, checks: list[tuple[str, bytes]]) -> dict[str, Any]:
+    """The parameters of ``MATCH_EXISTS`` for ``checks`` in ``building`` (the scopes of ``applies_to``)."""
+    return {
+        "blocklist_checks": checks,
+        "blocklist_organization_id": building.organization_id,
+        "blocklist_building_id": building.id,
+    }

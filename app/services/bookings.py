@@ -19,7 +19,7 @@ import dataclasses
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import DateTime, Integer, Uuid, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +38,46 @@ from app.services.booking_documents import booking_document, document_of
 
 CODE_ATTEMPTS = 5
 
+# The booking job's statements, built once with bound parameters: every booking runs them, and
+# building a statement (its clauses, then its cache key) cost more Python than executing it.
+
+#: The resident (locked: one booking decision at a time per resident, so the limit holds), their
+#: e-mail's blind index, the block, its building and spot, and the transaction's ``now()``.
+_READ = (
+    select(Resident, User.email_bidx, AvailabilityBlock, Building, VisitorSpot.spot_number, func.now())
+    .join(User, User.id == Resident.user_id)
+    .outerjoin(AvailabilityBlock, AvailabilityBlock.id == bindparam("block_id", type_=Uuid))
+    .outerjoin(Building, Building.id == AvailabilityBlock.building_id)
+    .outerjoin(VisitorSpot, VisitorSpot.id == AvailabilityBlock.spot_id)
+    .where(Resident.user_id == bindparam("user_id", type_=Uuid))
+    .with_for_update(of=Resident)
+)
+
+#: The resident's upcoming bookings and whether the blocklist matches (``blocklist.MATCH_EXISTS``).
+_UPCOMING_AND_BLOCKED = select(
+    select(func.count())
+    .select_from(Booking)
+    .where(
+        Booking.resident_id == bindparam("resident_id", type_=Uuid),
+        Booking.status.in_([str(s) for s in rules.UPCOMING]),
+        Booking.block_end > bindparam("now", type_=DateTime(timezone=True)),
+    )
+    .scalar_subquery(),
+    blocklist.MATCH_EXISTS,
+)
+
+#: The block's compare-and-swap, ``available -> reserved``, on the version read.
+_RESERVE = (
+    update(AvailabilityBlock)
+    .where(
+        AvailabilityBlock.id == bindparam("block_id", type_=Uuid),
+        AvailabilityBlock.version == bindparam("version", type_=Integer),
+        AvailabilityBlock.status == BlockStatus.AVAILABLE,
+    )
+    .values(status=BlockStatus.RESERVED, version=AvailabilityBlock.version + 1, updated_at=func.now())
+    .execution_options(synchronize_session=False)
+)
+
 
 def book(run: JobRun) -> dict[str, Any]:
     """The ``booking.create`` job. Raises a typed Problem for every refusal; changes nothing then.
@@ -47,15 +87,7 @@ def book(run: JobRun) -> dict[str, Any]:
     """
     payload = run.payload
     block_id = uuid.UUID(payload["availability_block_id"])
-    row = db.session.execute(
-        select(Resident, User.email_bidx, AvailabilityBlock, Building, VisitorSpot.spot_number, func.now())
-        .join(User, User.id == Resident.user_id)
-        .outerjoin(AvailabilityBlock, AvailabilityBlock.id == block_id)
-        .outerjoin(Building, Building.id == AvailabilityBlock.building_id)
-        .outerjoin(VisitorSpot, VisitorSpot.id == AvailabilityBlock.spot_id)
-        .where(Resident.user_id == run.owner_user_id)
-        .with_for_update(of=Resident)  # one booking decision at a time per resident: the limit holds
-    ).one_or_none()
+    row = db.session.execute(_READ, {"block_id": block_id, "user_id": run.owner_user_id}).one_or_none()
     if row is None:  # not a resident: the view refused it already (rbac, Capability.BOOK); the job agrees
         raise rbac.Forbidden(rbac.FORBIDDEN_DETAIL[Capability.BOOK])
     resident, email_bidx, block, building, spot_number, now = row
@@ -70,16 +102,7 @@ def book(run: JobRun) -> dict[str, Any]:
             f"The price is now {price.price_clp} CLP, not {expected}.",
             extra={"price_clp": price.price_clp},
         )
-    claimed = db.session.execute(
-        update(AvailabilityBlock)
-        .where(
-            AvailabilityBlock.id == block.id,
-            AvailabilityBlock.version == block.version,
-            AvailabilityBlock.status == BlockStatus.AVAILABLE,
-        )
-        .values(status=BlockStatus.RESERVED, version=AvailabilityBlock.version + 1, updated_at=func.now())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    claimed = db.session.execute(_RESERVE, {"block_id": block.id, "version": block.version}).rowcount
     if claimed != 1:
         raise Problem("spot-unavailable", "Someone else booked that block first.")
     values = {
@@ -139,17 +162,12 @@ def _facts(
     if block is None or building is None or block.building_id != resident.building_id:
         return facts
     upcoming, blocked = db.session.execute(
-        select(
-            select(func.count())
-            .select_from(Booking)
-            .where(
-                Booking.resident_id == resident.id,
-                Booking.status.in_([str(s) for s in rules.UPCOMING]),
-                Booking.block_end > now,
-            )
-            .scalar_subquery(),
-            blocklist.match_exists(building, _identity_checks(resident, email_bidx, payload)),
-        )
+        _UPCOMING_AND_BLOCKED,
+        {
+            "resident_id": resident.id,
+            "now": now,
+            **blocklist.match_parameters(building, _identity_checks(resident, email_bidx, payload)),
+        },
     ).one()
     return dataclasses.replace(
         facts,
@@ -179,12 +197,19 @@ def _identity_checks(resident: Resident, email_bidx: bytes, payload: dict[str, A
 
 
 _BOOKINGS = Booking.__table__
+#: Model attribute names to column keys (the encrypted columns are stored as ``*_encrypted``).
+_COLUMN_OF = {attr.key: attr.columns[0].key for attr in Booking.__mapper__.column_attrs}
+#: The insert; a confirmation code already taken inserts nothing (and returns no row).
+_INSERT_BOOKING = (
+    pg_insert(_BOOKINGS)
+    .on_conflict_do_nothing(index_elements=[_BOOKINGS.c.confirmation_code])
+    .returning(_BOOKINGS.c.id, _BOOKINGS.c.created_at)
+)
 
 
 def _columns(values: dict[str, Any]) -> dict[str, Any]:
-    """Model attribute names to column names (the encrypted columns are stored as ``*_encrypted``)."""
-    mapper = Booking.__mapper__
-    return {mapper.attrs[name].columns[0].name: value for name, value in values.items()}
+    """Model attribute names to column keys (the encrypted columns are stored as ``*_encrypted``)."""
+    return {_COLUMN_OF[name]: value for name, value in values.items()}
 
 
 def _insert_booking(values: dict[str, Any]) -> tuple[uuid.UUID, str, Any]:
@@ -197,10 +222,7 @@ def _insert_booking(values: dict[str, Any]) -> tuple[uuid.UUID, str, Any]:
         code = rules.new_confirmation_code()
         try:
             inserted = db.session.execute(
-                pg_insert(_BOOKINGS)
-                .values(id=uuid.uuid4(), confirmation_code=code, **_columns(values))
-                .on_conflict_do_nothing(index_elements=[_BOOKINGS.c.confirmation_code])
-                .returning(_BOOKINGS.c.id, _BOOKINGS.c.created_at)
+                _INSERT_BOOKING, {"id": uuid.uuid4(), "confirmation_code": code, **_columns(values)}
             ).first()
         except IntegrityError as exc:
             raise Problem("spot-unavailable", "Someone else booked that block first.") from exc

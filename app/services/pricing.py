@@ -8,24 +8,23 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import DateTime, Uuid, bindparam, select
 
 from app.domain import pricing
 from app.extensions import db
 from app.models import AvailabilityBlock, Building, PricingRule
 
+#: The building's active rules at a moment; built once (every booking and quote runs it).
+_ACTIVE_RULES = select(PricingRule).where(
+    PricingRule.building_id == bindparam("building_id", type_=Uuid),
+    PricingRule.is_active,
+    PricingRule.starts_at <= bindparam("at", type_=DateTime(timezone=True)),
+    PricingRule.ends_at > bindparam("at", type_=DateTime(timezone=True)),
+)
+
 
 def active_rules(building_id: uuid.UUID, at: datetime) -> list[PricingRule]:
-    return list(
-        db.session.execute(
-            select(PricingRule).where(
-                PricingRule.building_id == building_id,
-                PricingRule.is_active,
-                PricingRule.starts_at <= at,
-                PricingRule.ends_at > at,
-            )
-        ).scalars()
-    )
+    return list(db.session.execute(_ACTIVE_RULES, {"building_id": building_id, "at": at}).scalars())
 
 
 def price_block(block: AvailabilityBlock, building: Building) -> tuple[pricing.Price, PricingRule | None]:

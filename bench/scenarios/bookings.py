@@ -73,9 +73,11 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
             warm = closed_loop(len(warmup_blocks), clients, _booker(api, ctx, tenant, warmup_blocks, "warmup"))
             sessions_before = stack.pg_sessions()
             sampler = CpuSampler(stack.process_groups())
+            polls_before = api.polls
             with ctx.profiled(NAME):
                 figure = closed_loop(total, clients, _booker(api, ctx, tenant, measured_blocks, "measured"))
             figure_cpu = sampler.cores()
+            polls = api.polls - polls_before
             sessions_after = stack.pg_sessions()
         finally:
             api.close()
@@ -102,6 +104,7 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
             "concurrency": clients,
             "idempotency_keys": ctx.idempotency_keys,
             "http_retries_after_429_503": api.retried,
+            "polls_per_booking": round(polls / max(total, 1), 2),
             "warmup_errors": warm.errors[:5],
             "figure_errors": len(figure.errors),
             "baseline_errors": len(baseline.errors),
@@ -109,6 +112,7 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
             **cpu_details,
         },
         notes=[
+            f"GET ?wait= polls per booking: {polls / max(total, 1):.2f} (above 1: capped long-polls answered at once)",
             *cpu_notes,
         ],
     )

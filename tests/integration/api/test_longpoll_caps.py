@@ -26,10 +26,16 @@ def submit_ping(base: str, headers: dict[str, str]) -> str:
     return response.json()["job_id"]
 
 
-def long_poll(base: str, headers: dict[str, str], job_id: str, wait: int = 30) -> tuple[int, str, float]:
+def long_poll(base: str, headers: dict[str, str], job_id: str, wait: int = 30) -> tuple[int, str, float, str | None]:
+    """Status, job status, seconds taken and the ``Retry-After`` header of one long-poll."""
     started = time.monotonic()
     response = requests.get(f"{base}/v1/jobs/{job_id}?wait={wait}", headers=headers, timeout=wait + 30)
-    return response.status_code, response.json()["status"], time.monotonic() - started
+    return (
+        response.status_code,
+        response.json()["status"],
+        time.monotonic() - started,
+        response.headers.get("Retry-After"),
+    )
 
 
 def wait_until_done(futures: list[Future], count: int, timeout: float) -> list[Future]:
@@ -66,13 +72,16 @@ def test_one_user_holding_40_long_polls_cannot_starve_healthz(isolated_stack):
         assert healthz_seconds(base) < 1.0
         assert len([f for f in futures if f.done()]) == 36, "exactly the user's cap (4) is still waiting"
         for future in over_cap:
-            status, job_status, elapsed = future.result()
+            status, job_status, elapsed, retry_after = future.result()
             assert (status, job_status) == (200, "queued")  # the current document, at once
             assert elapsed < 5.0, elapsed
+            assert retry_after == "1"  # when to poll again: a client polling at once would spin
         stack.start_worker()  # the job finishes, and wakes the four that were waiting for it
         wait_until_done(futures, 40, timeout=40)
     held = [f.result() for f in futures if f not in over_cap]
-    assert [(status, job_status) for status, job_status, _ in held] == [(200, "succeeded")] * 4
+    assert [(status, job_status, retry_after) for status, job_status, _, retry_after in held] == [
+        (200, "succeeded", None)
+    ] * 4
 
 
 def test_a_process_lets_at_most_its_cap_wait_whoever_asks(isolated_stack_factory):
@@ -88,11 +97,13 @@ def test_a_process_lets_at_most_its_cap_wait_whoever_asks(isolated_stack_factory
         stack.start_worker()
         wait_until_done(futures, 12, timeout=40)
     answers = [f.result() for f in futures]
-    assert all(status == 200 for status, _, _ in answers)
+    assert all(status == 200 for status, _, _, _ in answers)
     waited = [a for a in answers if a[1] == "succeeded"]
     at_once = [a for a in answers if a[1] == "queued"]
     assert 2 <= len(waited) <= 4, answers  # one or both processes took their two
-    assert len(at_once) == 12 - len(waited) and all(elapsed < 5.0 for _, _, elapsed in at_once), answers
+    assert len(at_once) == 12 - len(waited) and all(elapsed < 5.0 for _, _, elapsed, _ in at_once), answers
+    assert all(retry_after == "1" for _, _, _, retry_after in at_once), answers
+    assert all(retry_after is None for _, _, _, retry_after in waited), answers
 
 
 # --- the slots themselves ---------------------------------------------------------------------

@@ -49,14 +49,17 @@ def record(
         data=data,
     )
     uow.session.add(event)
-    _pending(uow).append(event)
+    _pending(uow).append(event.id)
     metrics.EVENTS_RECORDED.labels(type=event_type.value).inc()
     return event
 
 
-def _pending(uow: UnitOfWork) -> list[Event]:
-    """The unit of work's events, handed over together by one ``after_commit`` callback."""
-    pending: list[Event] | None = getattr(uow, _PENDING, None)
+def _pending(uow: UnitOfWork) -> list[uuid.UUID]:
+    """The unit of work's events' ids, handed over together by one ``after_commit`` callback.
+
+    Ids, not the rows: after the commit every row is expired, and reading ``event.id`` would
+    reload each one (a SELECT per event: 200 per batch of a bulk anonymization)."""
+    pending: list[uuid.UUID] | None = getattr(uow, _PENDING, None)
     if pending is None:
         pending = []
         setattr(uow, _PENDING, pending)
@@ -64,7 +67,7 @@ def _pending(uow: UnitOfWork) -> list[Event]:
 
         def _after_commit() -> None:
             setattr(uow, _PENDING, None)
-            hand_over([e.id for e in captured])
+            hand_over(list(captured))
 
         def _after_rollback() -> None:
             setattr(uow, _PENDING, None)

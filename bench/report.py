@@ -72,6 +72,19 @@ class Figure:
             errors=(errors or [])[:20],
         )
 
+    @classmethod
+    def rate(cls, name: str, unit: str, operations: int, seconds: float) -> Figure:
+        """``operations`` done by one thing (a job, a statement) in ``seconds``, as a rate (higher is better)."""
+        return cls(
+            name=name,
+            value=round(operations / seconds, 2),
+            unit=unit,
+            operations=operations,
+            concurrency=1,
+            elapsed_s=round(seconds, 3),
+            latency_ms={"p50": None, "p90": None, "p99": None},
+        )
+
 
 @dataclass
 class Target:

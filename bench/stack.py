@@ -268,6 +268,24 @@ class BenchStack:
         say(f"Celery worker (prefork -c {WORKER_CONCURRENCY}, loopback webhooks allowed) ready")
         return child
 
+    def start_worker_with(self, overrides: dict[str, str], label: str) -> Child:
+        """The app worker with some settings changed (``anonymize``'s kill check shortens the job
+        lease, so a killed worker's job is taken over in seconds rather than production's minute)."""
+        env = {**self.env, **overrides}
+        child = self._start(f"worker-{label}", worker_argv(env, f"bench-{label}-{self.run_id}@%h"), env)
+        child.wait_for_log(" ready.")
+        say(f"Celery worker {label} (prefork -c {WORKER_CONCURRENCY}; {overrides}) ready")
+        return child
+
+    def start_beat_with(self, overrides: dict[str, str]) -> Child:
+        """The Procfile's ``beat`` (the relays, which re-publish a dead worker's job), schedule file
+        in this run's directory. Only the kill check starts it: every measured phase runs without beat."""
+        env = {**self.env, **overrides, "BEAT_SCHEDULE_FILE": str(self.workdir / f"beat-{len(self.children)}")}
+        child = self._start("beat", procfile_argv("beat", env), env)
+        child.wait_for_log("beat: Starting")
+        say("Celery beat started")
+        return child
+
     def start_noop_worker(self) -> Child:
         """The same worker command line with the app swapped for ``bench.celery_noop`` (baseline)."""
         argv = worker_argv(self.env, f"bench-noop-{self.run_id}@%h", app="bench.celery_noop:celery")

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, exists, func, literal, or_, select, text, update
+from sqlalchemy import Select, bindparam, delete, exists, func, literal, select, text, tuple_, update
 
 from app.extensions import db
 from app.jobs import JobRun, submit
@@ -141,9 +141,8 @@ def scrub_blocklist_entries(batch: Batch) -> int:
     """Entries about them keep banning (by blind index) but no longer show the value or the reason."""
     if not batch.identifiers:
         return 0
-    matches = or_(
-        *(and_(BlocklistEntry.type == kind, BlocklistEntry.value_bidx == bidx) for kind, bidx in batch.identifiers)
-    )
+    # One expanding tuple IN, not an OR of a few hundred pairs (compiling that cost a fifth of a batch).
+    matches = tuple_(BlocklistEntry.type, BlocklistEntry.value_bidx).in_(sorted(batch.identifiers))
     scrubbed = cast_value(SCRUBBED_VALUE, "blocklist_entries.value")
     return db.session.execute(
         update(BlocklistEntry)

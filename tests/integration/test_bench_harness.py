@@ -18,7 +18,7 @@ from bench.peer_stack import is_peer_app, peer_dir
 from tests.conftest import BASE_DATABASE_URL, BASE_REDIS_URL
 from tests.support.stack import BIN, ROOT, with_database, with_redis_db
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(540)]  # the subprocess has its own 480 s guard
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(780)]  # the subprocess has its own 720 s guard
 
 BENCH_REDIS_DB = 0
 
@@ -89,6 +89,18 @@ EXPECTED_CHECKS = {
         "some_logins_succeeded",
         "not_throttled",
     },
+    "anonymize": {
+        "job_succeeded",
+        "every_person_anonymized_by_the_job",
+        "bookings_scrubbed_amounts_kept",
+        "audit_and_event_once_per_person",
+        "baseline_scrubbed_the_same",
+        "rss_sampled",
+        "killed_halfway",
+        "kill_job_succeeded_after_takeover",
+        "kill_resumed_from_checkpoint",
+        "kill_everyone_anonymized_exactly_once",
+    },
     "events": {
         "all_delivered",
         "each_event_once",
@@ -111,7 +123,7 @@ def test_every_scenario_quick_produces_figures_and_passes_its_checks(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=480,  # a hang guard, not a timing: nine scenarios (events starts its own API and workers)
+        timeout=720,  # a hang guard, not a timing: ten scenarios (events and anonymize start their own workers)
     )
     assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr[-8000:]}"
 
@@ -165,6 +177,13 @@ def test_every_scenario_quick_produces_figures_and_passes_its_checks(tmp_path):
         scenarios["recalc"]["details"]["job_blocks_updated"] == scenarios["recalc"]["details"]["baseline_rows_changed"]
     )
     assert scenarios["generate"]["details"]["second_job_result"]["created"] == 0
+    # anonymize: 2,000 people in each of the job, the baseline and the kill check; RSS reported.
+    anonymize = scenarios["anonymize"]
+    assert anonymize["details"]["people"] == 2_000 and anonymize["figure"]["unit"] == "users/s"
+    assert anonymize["target_direction"] == ">="
+    (anonymize_rss,) = anonymize["extra_targets"]
+    assert anonymize_rss["name"] == "worker peak RSS" and anonymize_rss["value"] > 0
+    assert anonymize["details"]["kill"]["job"]["attempts"] == 2
     if "peer" in scenarios:
         # Ours is the bookings scenario's own figure of the run; the peer ran the same load.
         assert peer["figure"] == scenarios["bookings"]["figure"] | {"name": peer["figure"]["name"]}

@@ -15,7 +15,8 @@
    swap matches nothing and everything rolls back: a redelivered message, a duplicate publish or
    a zombie worker can never apply the work twice.
 4. Report, after commit: the handler's ``after_commit`` callbacks, then wake long-pollers, send
-   the callback, log.
+   the callback, log. Last, the durable subscribers of the events the job committed run in this
+   same task, each in its own unit of work (``app/events/dispatch.py``, ``deliveries_after_job``).
 
 Failures:
 
@@ -51,6 +52,7 @@ from typing import Any
 
 from sqlalchemy import Integer, Interval, LargeBinary, and_, bindparam, case, func, insert, or_, type_coerce, update
 
+from app.events.dispatch import deliveries_after_job
 from app.extensions import db
 from app.jobs import heartbeat, report
 from app.jobs.broker import publish
@@ -320,13 +322,17 @@ def execute(
     token = trace.set_current(run.trace_id or trace.current())
     heartbeat.watch(run.id, run.attempts, db.engine, current_settings().job_lease_seconds)
     try:
-        _execute(run, handler)
+        # The events the job commits reach their durable subscribers in this task, after the report.
+        with deliveries_after_job():
+            try:
+                _execute(run, handler)
+            finally:
+                heartbeat.release(run.id)
     except Exception as exc:
         if not is_connection_failure(exc):
             raise
         _after_outage(run.id, run.type, run.attempts, outage_since)
     finally:
-        heartbeat.release(run.id)
         trace.reset(token)
 
 

@@ -11,6 +11,8 @@ order (one child, prefetch 1), so by then any earlier delivery would have happen
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 
 import pytest
@@ -44,6 +46,17 @@ def banned(user_id: uuid.UUID | None = None):
     user_id = user_id or uuid.uuid4()
     return record(
         "user.banned",
+        organization_id=None,
+        building_id=None,
+        aggregate=("user", user_id),
+        data={"user_id": str(user_id)},
+    )
+
+
+def unbanned(user_id: uuid.UUID | None = None):
+    user_id = user_id or uuid.uuid4()
+    return record(
+        "user.unbanned",
         organization_id=None,
         building_id=None,
         aggregate=("user", user_id),
@@ -177,3 +190,74 @@ def test_an_unpublished_event_is_handed_over_by_the_relay(bus_stack):
         assert relay.hand_over_unpublished() == 1
     delivered(stack, "contract-all", event_id)
     assert effects(stack, "contract-all", event_id) == 1
+
+
+def test_a_subscriber_that_fails_holds_up_no_other_and_is_delivered_again_alone(bus_stack):
+    """``contract-flaky`` fails its first delivery: ``contract-all`` gets the event regardless, and the
+    flaky one gets it again on its own (Celery: its own ``events.deliver`` a second later; in-process:
+    the relay's sweep), with its effect exactly once."""
+    stack = bus_stack
+    event_id = emit(stack, unbanned)
+    delivered(stack, "contract-all", event_id)
+    if stack.kind == "inprocess":
+        assert receipts(stack, event_subscribers.FLAKY, event_id) == 0  # its failure rolled its receipt back
+        stack.sql("UPDATE events SET published_at = now() - interval '1 minute' WHERE id = %s", (str(event_id),))
+        with stack.context():
+            from app.events import relay
+
+            assert relay.resend_unreceipted() == 1
+    delivered(stack, event_subscribers.FLAKY, event_id)
+    assert stack.redis.get(f"contract-flaky:{event_id}") == b"2"
+    assert effects(stack, event_subscribers.FLAKY, event_id) == receipts(stack, event_subscribers.FLAKY, event_id) == 1
+    assert effects(stack, "contract-all", event_id) == receipts(stack, "contract-all", event_id) == 1
+
+
+def test_the_celery_bus_hands_an_event_over_in_one_message_naming_its_subscribers(isolated_stack_factory):
+    """One ``events.fan_out`` per event, not one message per subscriber: ids and names only (no data)."""
+    stack = isolated_stack_factory(EVENT_BUS="celery")  # no worker: the messages stay in the queue
+    bus = stack.app.extensions[dispatch.EXTENSION_KEY]
+    bus.registry = event_subscribers.register(Registry())
+    booking_event = emit(stack, cancelled)  # wanted by contract-bookings and contract-all
+    user_event = emit(stack, banned)  # wanted by contract-all only
+    messages = [json.loads(raw) for raw in reversed(stack.redis.lrange("system", 0, -1))]
+    sent = [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in messages]
+    assert sent == [
+        (dispatch.FAN_OUT_TASK, [str(booking_event), ["contract-bookings", "contract-all"]]),
+        (dispatch.FAN_OUT_TASK, [str(user_event), ["contract-all"]]),
+    ]
+
+
+def test_the_events_a_job_commits_reach_their_subscribers_in_the_jobs_own_task(isolated_stack_factory):
+    """No ``events.fan_out`` message for a job's events: the runner delivers them after the report,
+    in the same task (here the test process plays the worker, and no worker runs at all); a
+    subscriber failing there is sent its own ``events.deliver``."""
+    from app.jobs import runner, submit
+    from app.models.audit import Actor
+
+    stack = isolated_stack_factory(EVENT_BUS="celery")
+    bus = stack.app.extensions[dispatch.EXTENSION_KEY]
+    bus.registry = event_subscribers.register(Registry())
+    with stack.context(), unit_of_work():
+        job_id = submit("system.ping", {}, Actor.system())["job_id"]
+    emitted = {}
+
+    def handler(run):
+        emitted["banned"], emitted["unbanned"] = banned().id, unbanned().id
+        return {"pong": True}
+
+    with stack.context():
+        runner.execute(job_id, "system.ping", handler)
+    # Delivered by the time execute returned: contract-all both, contract-flaky failed once.
+    assert stack.sql("SELECT status FROM jobs WHERE id = %s", (job_id,)) == [("succeeded",)]
+    assert effects(stack, "contract-all", emitted["banned"]) == receipts(stack, "contract-all", emitted["banned"]) == 1
+    assert effects(stack, "contract-all", emitted["unbanned"]) == 1
+    assert receipts(stack, event_subscribers.FLAKY, emitted["unbanned"]) == 0
+    queued = []
+    for queue in ("system", "interactive", "bulk"):
+        for raw in stack.redis.lrange(queue, 0, -1):
+            message = json.loads(raw)
+            queued.append((message["headers"]["task"], json.loads(base64.b64decode(message["body"]))[0]))
+    assert [m for m in queued if m[0] == dispatch.FAN_OUT_TASK] == []
+    assert [m for m in queued if m[0] == dispatch.DELIVER_TASK] == [
+        (dispatch.DELIVER_TASK, [event_subscribers.FLAKY, str(emitted["unbanned"])])
+    ]

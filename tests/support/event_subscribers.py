@@ -8,13 +8,18 @@ commits with the receipt or not at all: counting effect rows per event proves ex
 
 from __future__ import annotations
 
+from flask import current_app
+
 from app.events.subscribers import REGISTRY, Registry
 from app.models import Event
+from app.runtime import REDIS_KEY
 from app.services import audit
 
-#: (name, types) of the contract subscribers.
-SUBSCRIBERS = {"contract-bookings": ["booking.cancelled"], "contract-all": ["*"]}
+#: (name, types) of the contract subscribers. ``contract-flaky`` fails its first delivery of each
+#: event (counted in Redis, which a failed delivery does not roll back) and succeeds after that.
+SUBSCRIBERS = {"contract-bookings": ["booking.cancelled"], "contract-all": ["*"], "contract-flaky": ["user.unbanned"]}
 EFFECT = "event_contract.effect"
+FLAKY = "contract-flaky"
 
 
 def _effect(name: str):
@@ -25,7 +30,14 @@ def _effect(name: str):
     return handle
 
 
-HANDLERS = {name: _effect(name) for name in SUBSCRIBERS}
+def _flaky(event: Event) -> None:
+    tries = current_app.extensions[REDIS_KEY].incr(f"contract-flaky:{event.id}")
+    if tries == 1:
+        raise RuntimeError("contract-flaky fails its first delivery")
+    audit.record(EFFECT, audit.Actor.system(), entity_type=FLAKY, entity_id=event.id)
+
+
+HANDLERS = {name: _effect(name) for name in SUBSCRIBERS if name != FLAKY} | {FLAKY: _flaky}
 
 
 def register(registry: Registry = REGISTRY) -> Registry:

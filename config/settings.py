@@ -152,6 +152,11 @@ class _EnvironSource(EnvSettingsSource):
         )
 
 
+def default_longpoll_cap(web_threads: int) -> int:
+    """``LONGPOLL_MAX_PER_PROCESS`` unless set: the threads minus a reserve of a quarter (at least 4)."""
+    return max(1, web_threads - max(4, web_threads // 4))
+
+
 class Settings(BaseSettings):
     """Every setting once: its type and (production) default here, profile deviations above.
 
@@ -281,10 +286,12 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = 15000
     #: Concurrent ``GET /v1/jobs/{id}?wait=`` per user (all processes) and per API process; a
     #: long-poll over either cap answers at once with the current document. The per-process cap
-    #: defaults to half of ``web_threads``, so long-polls never take the threads that answer
-    #: everything else.
+    #: defaults to ``web_threads`` minus a reserve (a quarter of them, at least 4) that long-polls
+    #: never take, for the short requests (``/healthz``, POSTs: milliseconds each): 12 of 16.
+    #: (Half, 8 of 16, capped 3-6 % of the bench's polls, and each capped one waits its
+    #: ``Retry-After: 1``: that second was the bookings p99; bench/README.md "Issue 15".)
     longpoll_max_per_user: int = 4
-    longpoll_max_per_process: int = Field(default_factory=lambda data: max(1, data.get("web_threads", 0) // 2))
+    longpoll_max_per_process: int = Field(default_factory=lambda data: default_longpoll_cap(data.get("web_threads", 0)))
 
     @classmethod
     def settings_customise_sources(

@@ -22,10 +22,10 @@ def test_defaults():
     assert settings.metrics_token == ""
     assert settings.db_statement_timeout_ms == 15000
     assert settings.longpoll_max_per_user == 4
-    assert settings.longpoll_max_per_process == 8  # half of gunicorn's 16 threads
+    assert settings.longpoll_max_per_process == 12  # gunicorn's 16 threads, less 4 kept for short requests
 
 
-@pytest.mark.parametrize(("threads", "cap"), [("16", 8), ("32", 16), ("3", 1), ("1", 1)])
+@pytest.mark.parametrize(("threads", "cap"), [("16", 12), ("32", 24), ("64", 48), ("8", 4), ("3", 1), ("1", 1)])
 def test_the_process_cap_follows_the_thread_count(threads, cap):
     assert Settings.from_env({**DEV, "WEB_THREADS": threads}).longpoll_max_per_process == cap
 

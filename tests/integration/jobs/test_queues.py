@@ -138,21 +138,28 @@ def test_one_users_flood_and_forty_long_polls_never_stall_another_user(isolated_
         return codes
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=40) as pool:
-        polls = [pool.submit(long_poll, job_id) for job_id in pings[-40:]]
-        wait_for_connections(api, 4)  # LONGPOLL_MAX_PER_USER long-polls held, the rest re-polling
-
-        started = time.monotonic()
-        healthz = requests.get(f"{api}/healthz", timeout=10)
-        assert healthz.status_code == 200
-        assert time.monotonic() - started < 1, "/healthz must answer within 1 s"
-
-        started = time.monotonic()
-        accepted = requests.post(f"{api}/v1/bookings", json=booking_body(blocks[0]), headers=resident, timeout=10)
-        assert accepted.status_code == 202, accepted.text
-        job_id = accepted.json()["job_id"]
-        while job_status(stack, job_id) not in ("succeeded", "failed"):
-            assert time.monotonic() - started < 5, "the other user's booking must finish within 5 s"
-            time.sleep(0.05)
-        assert job_status(stack, job_id) == "succeeded"
-        stop.set()
+        try:
+            polls = [pool.submit(long_poll, job_id) for job_id in pings[-40:]]
+            _while_flooded(stack, api, resident, blocks)
+        finally:
+            stop.set()  # also when an assertion failed: the pool's exit waits for its threads
         assert [p.result() for p in polls] == [{200}] * 40
+
+
+def _while_flooded(stack, api, resident, blocks):
+    """/healthz answers within 1 s and another user's booking finishes within 5 s."""
+    wait_for_connections(api, 4)  # LONGPOLL_MAX_PER_USER long-polls held, the rest re-polling
+
+    started = time.monotonic()
+    healthz = requests.get(f"{api}/healthz", timeout=10)
+    assert healthz.status_code == 200
+    assert time.monotonic() - started < 1, "/healthz must answer within 1 s"
+
+    started = time.monotonic()
+    accepted = requests.post(f"{api}/v1/bookings", json=booking_body(blocks[0]), headers=resident, timeout=10)
+    assert accepted.status_code == 202, accepted.text
+    job_id = accepted.json()["job_id"]
+    while job_status(stack, job_id) not in ("succeeded", "failed"):
+        assert time.monotonic() - started < 5, "the other user's booking must finish within 5 s"
+        time.sleep(0.05)
+    assert job_status(stack, job_id) == "succeeded"

@@ -7,13 +7,13 @@ distinct available block, spread round-robin over 50 logged-in verified resident
 validation, the job row, its audit row, the encrypted payload, the commit and the Celery publish.
 
 Baseline, same server, same client, same connections, same number of requests: ``GET /healthz``
-per second. Targets: ratio >= 0.3 and p99 <= 50 ms.
+per second. Targets (issue 15): ratio >= 0.5, and p99 <= 50 ms **open loop at 80 % of the
+closed-loop max**: 1,000 more POSTs (``--quick`` 60) sent at 0.8 x the measured rate, latency
+counted from when each was due (``bench.client.paced``).
 
-In a closed loop the mean latency is connections / throughput (Little's law): at 64 connections
-a p99 under 50 ms needs more than 1,280 accepted/s, about what ``/healthz`` itself does here. So
-the scenario also reports (not as the target) the p50/p99 of 1,000 more POSTs (``--quick`` 60)
-sent open loop at half the measured rate, latency counted from when each was due
-(``bench.client.paced``): the latency of a booking request on a server that is not saturated.
+The closed loop's own p99 is reported beside it but is not the target's measure: in a closed loop
+the mean latency is connections / throughput (Little's law), so at 64 connections a p99 under
+50 ms would need more than 1,280 accepted/s, about what ``/healthz`` itself does here.
 
 Both phases run with the API alone (the Celery worker stopped), so they share the machine with
 nothing but the client and the servers: the figure is the API's, not the API's minus whatever the
@@ -42,13 +42,13 @@ from bench.tenant import Tenant, add_blocks, add_spots, block_ids, login_residen
 NAME = "accept"
 ORDER = 4  # where it runs in a full run (the issue's order)
 DESCRIPTION = "POST /v1/bookings accepted/s and p99 at 64 connections vs GET /healthz req/s"
-TARGET = 0.3
+TARGET = 0.5  # issue 15 (issues 1-9 set 0.3)
 P99_TARGET_MS = 50.0
 REQUESTS = {"full": 3000, "quick": 300}
 WARMUP = {"full": 200, "quick": 30}
-#: Extra, reported but not a target: p99 of POSTs sent open loop at half the measured rate.
+#: The p99 target's measure (issue 15): POSTs sent open loop at 80 % of the closed-loop rate.
 PACED = {"full": 1000, "quick": 60}
-PACED_LOAD = 0.5
+PACED_LOAD = 0.8
 RESIDENTS = {"full": 50, "quick": 10}
 CLIENTS = {"full": 64, "quick": 16}
 BLOCKS_PER_SPOT = 56
@@ -96,7 +96,7 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
             sessions_after = stack.pg_sessions()
             say(f"accept: figure {figure.per_second:.1f} accepted/s, p99 {figure.percentile_ms(99)} ms")
             rate = max(1.0, PACED_LOAD * figure.per_second)
-            say(f"accept: {len(paced_blocks)} more POSTs open loop at {rate:.0f}/s (half the measured rate)")
+            say(f"accept: {len(paced_blocks)} more POSTs open loop at {rate:.0f}/s ({PACED_LOAD:.0%} of the rate)")
             half = paced(len(paced_blocks), clients, rate, _poster(api, ctx, tenant, paced_blocks, "paced"))
         finally:
             api.close()
@@ -116,7 +116,9 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
         figure=figure_result,
         baseline=Figure.of("GET /healthz/s, same server, client and connections", "req/s", baseline),
         target=TARGET,
-        extra_targets=[Target("p99", figure_result.latency_ms.get("p99"), "ms", "<=", P99_TARGET_MS)],
+        extra_targets=[
+            Target(f"open-loop p99 at {PACED_LOAD:.0%} load", half.percentile_ms(99), "ms", "<=", P99_TARGET_MS)
+        ],
         checks=checks,
         details={
             "requests": total,
@@ -129,7 +131,8 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
             "http_retries_after_429_503": api.retried,
             "figure_errors": figure.errors[:5],
             "baseline_errors": baseline.errors[:5],
-            "paced_half_load": {
+            "paced_open_loop": {
+                "load": PACED_LOAD,
                 "offered_per_second": round(rate, 1),
                 "requests": len(paced_blocks),
                 "completed": half.completed,
@@ -142,8 +145,8 @@ def run(ctx: ScenarioContext) -> ScenarioResult:
         },
         notes=[
             *cpu_notes,
-            f"open loop at half that rate ({rate:.0f}/s): p50 {half.percentile_ms(50)} ms, "
-            f"p99 {half.percentile_ms(99)} ms (reported, not the target's measure)",
+            f"open loop at {PACED_LOAD:.0%} of that rate ({rate:.0f}/s): p50 {half.percentile_ms(50)} ms, "
+            f"p99 {half.percentile_ms(99)} ms (the p99 target's measure; the closed loop's p99 is in the table)",
             f"drained {drain['jobs']} accepted jobs afterwards in {drain['seconds']:.1f} s (not timed as the figure)",
         ],
     )

@@ -19,8 +19,9 @@ event documents). Two implementations, chosen by ``EVENT_BUS``:
   Celery round trip (about 4 CPU-ms on 2 cores, bench/README.md "Changes for issue 15"), and a
   booking's event has two subscribers. Isolation between subscribers is unchanged: each has its
   own transaction and its own receipt, and one that fails never holds up or undoes another.
-  Events committed by a job on a worker need no message at all: their fan-out runs in the job's
-  own Celery task once the job has reported (``deliveries_after_job``).
+  Events committed by a job on a worker that serves the ``system`` queue need no message at all:
+  their fan-out runs in the job's own Celery task once the job has reported
+  (``deliveries_after_job``).
 
 Either way a delivery is ``deliver(name, event_id)``: the receipt ``(name, event_id)`` is inserted
 first (``ON CONFLICT DO NOTHING``): a duplicate delivery finds it and is a no-op, a concurrent one
@@ -225,7 +226,14 @@ def deliveries_after_job() -> Iterator[None]:
     first, so if the worker dies before or during this, the relay's sweep sends each subscriber
     still without a receipt its ``events.deliver``; a subscriber that fails here is sent its own
     ``events.deliver`` at once (``RETRY_ALONE_AFTER_SECONDS``), which retries with backoff.
+
+    Only on a worker that serves the ``system`` queue itself (where the fan-out message would go):
+    a worker deployed for other queues only (``-Q interactive``, say) sends the message as before,
+    so the work stays with the workers deployed for it.
     """
+    if not _serves_system_queue():
+        yield
+        return
     deferred: list[tuple[uuid.UUID, list[str], Event | None]] = []
     token = _DEFERRED.set(deferred)
     try:
@@ -234,6 +242,13 @@ def deliveries_after_job() -> Iterator[None]:
         _DEFERRED.reset(token)
         if deferred:
             _deliver_now(deferred)
+
+
+def _serves_system_queue() -> bool:
+    """Whether this process consumes the ``system`` queue (every queue unless ``-Q`` chose others)."""
+    from app.jobs.types import SYSTEM  # late: app.jobs imports app.events
+
+    return SYSTEM in current_app.extensions["celery"].amqp.queues.consume_from
 
 
 def _deliver_now(deferred: list[tuple[uuid.UUID, list[str], Event | None]]) -> None:

@@ -15,8 +15,9 @@
    swap matches nothing and everything rolls back: a redelivered message, a duplicate publish or
    a zombie worker can never apply the work twice.
 4. Report, after commit: the handler's ``after_commit`` callbacks, then wake long-pollers, send
-   the callback, log. Last, the durable subscribers of the events the job committed run in this
-   same task, each in its own unit of work (``app/events/dispatch.py``, ``deliveries_after_job``).
+   the callback, log. Last, on a worker that serves the ``system`` queue, the durable subscribers
+   of the events the job committed run in this same task, each in its own unit of work
+   (``app/events/dispatch.py``, ``deliveries_after_job``); elsewhere they go as a message.
 
 Failures:
 

@@ -169,7 +169,11 @@ def test_every_scenario_quick_produces_figures_and_passes_its_checks(tmp_path):
         assert scenarios[name]["target_direction"] == "<=" and scenarios[name]["figure"]["unit"] == "s"
     assert scenarios["contention"]["figure"]["operations"] == 50
     assert scenarios["contention"]["details"]["sql"]["live_bookings"]["blocks_with_one_live_booking"] == 1
-    assert [t["name"] for t in scenarios["accept"]["extra_targets"]] == ["p99"]
+    # Issue 15: accept's p99 target is measured open loop at 80 % of the closed loop's rate.
+    (open_loop,) = scenarios["accept"]["extra_targets"]
+    assert open_loop["name"] == "open-loop p99 at 80% load" and open_loop["limit"] == 50.0
+    paced = scenarios["accept"]["details"]["paced_open_loop"]
+    assert paced["load"] == 0.8 and open_loop["value"] == paced["latency_ms"]["p99"] > 0
     (rss,) = scenarios["recalc"]["extra_targets"]
     assert rss["name"] == "worker peak RSS" and rss["value"] > 0
     assert scenarios["recalc"]["details"]["blocks"] == 20_000

@@ -2,9 +2,10 @@
 
 ``GET /v1/jobs/{id}?wait=N`` holds a gunicorn thread while it waits. At most
 ``LONGPOLL_MAX_PER_USER`` (4) of one user's long-polls wait at once across all processes, and at most
-``LONGPOLL_MAX_PER_PROCESS`` (the threads less a reserve for short requests) in one process; a long-poll over either cap answers
-at once with the job's current document (200, as ``?wait=0`` would). The API runs under gunicorn as
-in production, without a worker, so the jobs stay queued until the test starts one.
+``LONGPOLL_MAX_PER_PROCESS`` (the threads less a reserve for short requests) in one process; a
+long-poll over either cap answers at once with the job's current document (200, as ``?wait=0``
+would). The API runs under gunicorn as in production, without a worker, so the jobs stay queued
+until the test starts one.
 """
 
 from __future__ import annotations
